@@ -1,0 +1,57 @@
+"""Train, validation and test splits by problem, so no problem is in two splits."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+
+from components.errors import InputError
+from components.proofs.schema import Triplet
+
+logger = logging.getLogger(__name__)
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def split_by_problem(
+    triplets: Sequence[Triplet], *, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[Triplet]]:
+    """Assign whole problems to train, val and test.
+
+    Problems are shuffled under `seed` within each source, then cut by the
+    fractions, so every source is represented in each split when it has
+    enough problems. The result is independent of the input order.
+    """
+    if not 0.0 <= val_fraction < 1.0 or not 0.0 < test_fraction < 1.0 or val_fraction + test_fraction >= 1.0:
+        raise InputError(
+            f"val_fraction {val_fraction} and test_fraction {test_fraction} must be in [0, 1) and sum below 1",
+            field="splits",
+        )
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for triplet in triplets:
+        by_source[triplet.source].add(triplet.problem_id)
+
+    assignment: dict[str, str] = {}
+    for source in sorted(by_source):
+        problems = sorted(by_source[source])
+        random.Random(f"{seed}:{source}").shuffle(problems)
+        n_test = max(1, round(test_fraction * len(problems))) if len(problems) >= 3 else 0
+        n_val = round(val_fraction * len(problems)) if len(problems) - n_test >= 2 else 0
+        for index, problem in enumerate(problems):
+            assignment[problem] = "test" if index < n_test else "val" if index < n_test + n_val else "train"
+
+    splits: dict[str, list[Triplet]] = {name: [] for name in SPLIT_NAMES}
+    for triplet in sorted(triplets, key=lambda t: t.triplet_id):
+        splits[assignment[triplet.problem_id]].append(triplet)
+
+    if not splits["test"]:
+        raise InputError(
+            f"too few problems ({len(assignment)}) for a test split; add problems or sources",
+            field="sources",
+        )
+    for name in SPLIT_NAMES:
+        problems = {t.problem_id for t in splits[name]}
+        logger.info("split %s: %d triplets from %d problems", name, len(splits[name]), len(problems))
+    return splits

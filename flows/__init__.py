@@ -1,0 +1,5 @@
+"""Prefect flows, one module per pipeline, and the `reprolab` command line."""
+
+from flows.settings import configure_environment
+
+configure_environment()
