@@ -127,6 +127,7 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
     logger.info("proof-rm finished: run %s, data md5 %s, model %s", run_id, versioned["dvc_md5"], registered["model_uri"])
     return {
         "flow": "proof-rm",
+        "prefect_flow_run_id": flow_run_id,
         "mlflow_run_id": run_id,
         "dvc_data_md5": versioned["dvc_md5"],
         "metrics": summary_metrics,

@@ -1,0 +1,148 @@
+"""Measure the proof-rm pipeline and write docs/results/proof-rm.md.
+
+What it runs, in a fresh temporary project home:
+1. `reprolab run proof-rm --preset P --json` cold, then the same command again
+   (every stage cached), and reports both wall times and their ratio;
+2. reads the evaluation report of the cold run: the reward model beside the
+   majority, random and TF-IDF + logistic-regression baselines, all trained on
+   the same training split, on held-out problems and on the external
+   human-labelled sets (Open Proof Corpus, PRMBench), which training never saw;
+3. `reprolab eval-rm` on the Open Proof Corpus in a new process, for scoring
+   throughput in proofs per second with a cold embedding cache.
+
+Usage: python benchmarks/proof_rm.py [--preset default] [--out docs/results/proof-rm.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SHARED = PROJECT_ROOT.parent / "shared" / "data"
+SCORERS = ("reward_model", "reward_model_min_step", "tfidf_logreg", "majority", "random")
+METRICS = ("accuracy", "balanced_accuracy", "auroc", "f1_incorrect", "ece")
+
+
+def run_cli(args: list[str], home: Path) -> tuple[dict, float]:
+    env = {**os.environ, "REPROLAB_HOME": str(home), "PREFECT_HOME": str(home / ".prefect"),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr[-5000:])
+        raise SystemExit(f"command failed ({result.returncode}): reprolab {' '.join(args)}")
+    return json.loads(result.stdout.strip().splitlines()[-1]), seconds
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    import torch
+
+    return (f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
+
+
+def fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def metric_table(entry: dict) -> list[str]:
+    lines = ["| scorer | " + " | ".join(METRICS) + " | best-of-n |", "|---" * (len(METRICS) + 2) + "|"]
+    reports = {"reward_model": entry["reward_model"], "reward_model_min_step": entry["reward_model_min_step"], **entry["baselines"]}
+    for name in SCORERS:
+        if name not in reports:
+            continue
+        metrics, bon = reports[name]["metrics"], reports[name]["best_of_n"]
+        cells = [fmt(metrics.get(key)) for key in METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {fmt(bon.get('reward_model'))} |")
+    return lines
+
+
+def best_of_n_line(entry: dict) -> str:
+    bon = entry["reward_model"]["best_of_n"]
+    if not bon.get("problems"):
+        return "best-of-n: no problem has two or more proofs."
+    tfidf = entry["baselines"].get("tfidf_logreg", {}).get("best_of_n", {})
+    return (f"best-of-n over {int(bon['problems'])} problems with {bon['mean_n']:.1f} proofs each: "
+            f"reward model picks a correct proof for {bon['reward_model']:.3f} of problems, TF-IDF "
+            f"{fmt(tfidf.get('reward_model'))}, random choice {bon['random_expected']:.3f} (expected), "
+            f"oracle {bon['oracle']:.3f}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="default")
+    parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "results" / "proof-rm.md")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="reprolab-bench-") as scratch:
+        home = Path(scratch)
+        command = ["run", "proof-rm", "--preset", args.preset, "--json"]
+        summary, cold = run_cli(command, home)
+        _, cached = run_cli(command, home)
+        reports = json.loads((home / summary["artifacts"]["evaluation"]).read_text())
+        throughput = None
+        opc = SHARED / "opc" / "opc_dev.parquet"
+        if opc.exists():
+            evaluated, _ = run_cli(["eval-rm", "--model", str(home / summary["artifacts"]["checkpoint"]),
+                                    "--data", str(opc), "--json"], home)
+            throughput = evaluated["metrics"]["proofs_per_second"]
+
+    lines = [
+        "# proof-rm results",
+        "",
+        f"Written by `python benchmarks/proof_rm.py --preset {args.preset}` on {datetime.now(timezone.utc):%Y-%m-%d}.",
+        f"Machine: {machine()}.",
+        "",
+        "The reward model and every baseline train on the same training split of generated triplets "
+        "(built-in bank and IMO-ProofBench problems when present). The Open Proof Corpus and PRMBench sets "
+        "are human-labelled and never used in training. Scores are P(correct); AUROC and F1 treat "
+        "`incorrect` as the positive class; `reward_model_min_step` scores a proof by its weakest step.",
+        "",
+    ]
+    for name, entry in reports.items():
+        n = int(entry["reward_model"]["metrics"]["n"])
+        rate = entry["reward_model"]["metrics"]["positive_rate"]
+        lines += [f"## {name} ({n} proofs, {rate:.1%} incorrect)", "", *metric_table(entry), "", best_of_n_line(entry), ""]
+        by_type = entry["reward_model"]["by_error_type"]
+        if len(by_type) > 1:
+            lines += ["Reward model by error type (`none` = correct proofs):", "",
+                      "| error type | n | accuracy | mean P(correct) |", "|---|---|---|---|"]
+            lines += [f"| {row['group']} | {int(row['n'])} | {fmt(row['accuracy'])} | {fmt(row['mean_score'])} |" for row in by_type]
+            lines.append("")
+    lines += [
+        "## Speed",
+        "",
+        f"- `reprolab run proof-rm --preset {args.preset}` cold: {cold:.0f} s; again with every stage cached: "
+        f"{cached:.0f} s; ratio cold / cached = {cold / cached:.1f}. Both include Prefect's ephemeral server start.",
+    ]
+    if throughput is not None:
+        lines.append(f"- Reward-model scoring on the Open Proof Corpus (`reprolab eval-rm`, cold embedding cache, "
+                     f"long proofs windowed): {throughput:.1f} proofs per second.")
+    for name, entry in reports.items():
+        if entry.get("proofs_per_second"):
+            lines.append(f"- Scoring inside the evaluate stage, {name}: {entry['proofs_per_second']:.1f} proofs per second.")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
