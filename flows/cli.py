@@ -194,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # One line per Prefect API request drowns the pipeline's own log.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         return args.handler(args)
     except InputError as exc:

