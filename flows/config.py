@@ -48,7 +48,7 @@ def _existing_paths(paths: list[Path]) -> list[Path]:
 
 
 class SourcesConfig(StrictModel):
-    """Where problems come from."""
+    """Problem sources."""
 
     builtin: bool = Field(True, description="use the built-in bank of proof problems")
     topics: list[str] | None = Field(None, description="restrict the built-in bank to these topics")
@@ -108,6 +108,12 @@ class ReviewConfig(StrictModel):
         "and include items whose review is final",
     )
     store: Path = Field(Path("review.db"), description="SQLite review store, relative to the project home")
+    audit_fraction: float = Field(
+        0.05, ge=0.0, le=1.0,
+        description="share of pre-check-confirmed items also queued for human audit; they train unless a "
+        "final review overrules them",
+    )
+    audit_seed: int = 0
 
 
 class SplitConfig(StrictModel):
@@ -122,6 +128,9 @@ class ModelConfig(StrictModel):
     """Reward-model architecture."""
 
     encoder: str = Field("embedded:all-MiniLM-L6-v2", description="embedded default or a local HF model folder")
+    pooling: Literal["mean", "attention"] = Field(
+        "attention", description="step vector: mean of token states, or mean plus learned attention pooling"
+    )
     max_length: int = Field(128, ge=16, le=512, description="encoder window in tokens; longer steps are windowed")
     stride: int = Field(32, ge=0, le=256, description="token overlap between windows of a long step")
     trainable_layers: int = Field(0, ge=0, le=24, description="top encoder layers to fine-tune (0 = frozen)")

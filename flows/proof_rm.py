@@ -91,8 +91,9 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
         splits = stage(split_task, "splits")(reviewed, config.splits)
 
         # Version the datasets and point the run at them.
+        # The manifest describes the data only, so identical data keeps an identical DVC hash.
         versioned = version_task("proof-rm", {"problems": problems, "triplets": prechecked, **splits},
-                                 {"preset": config.preset, "flow_run_id": flow_run_id})
+                                 {"generation": config.generation.model_dump(mode="json")})
         log_metrics_task(run_id, {f"review.{k}": v for k, v in review_counts.items()}
                          | {f"data.{k}": ref.count for k, ref in splits.items()},
                          tags={"dvc.data_md5": versioned["dvc_md5"]})

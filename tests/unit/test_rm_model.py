@@ -121,3 +121,25 @@ def test_training_rejects_one_class():
     only_correct = [e for e in separable_examples(10) if e.label == 1]
     with pytest.raises(InputError, match="one class"):
         train_reward_model(model, only_correct, [], TrainSettings(epochs=1))
+
+
+def test_token_states_cover_each_token_once(model):
+    text = " ".join(f"token{i}" for i in range(150))
+    ids = model.encoder.tokenizer(text, add_special_tokens=False)["input_ids"]
+    states = model.encoder.token_states([text, "short"])
+    assert states[0].shape == (len(ids), model.encoder.hidden_size)
+    assert states[1].shape[0] == len(model.encoder.tokenizer("short", add_special_tokens=False)["input_ids"])
+
+
+def test_attention_pooler_ignores_padding():
+    from components.rm.model import TokenPooler
+
+    torch.manual_seed(0)
+    pooler = TokenPooler(8, "attention")
+    states = torch.randn(1, 5, 8)
+    mask = torch.tensor([[True, True, True, False, False]])
+    padded_garbage = states.clone()
+    padded_garbage[0, 3:] = 1e3
+    assert pooler.output_size == 16
+    assert torch.allclose(pooler(states, mask), pooler(padded_garbage, mask))
+    assert torch.allclose(pooler(states, mask)[0, :8], states[0, :3].mean(0))
