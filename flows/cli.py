@@ -15,28 +15,20 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from importlib import import_module
 from typing import Any
 
 from components.errors import InputError
-from flows.config import STAGES, available_presets, load_config
+from flows.config import available_presets, load_config
+from flows.registry import FLOWS, flow_spec, load_attribute
 from flows.settings import configure_environment
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
-
-# Flow name -> (module:function, one-line description, stage names).
-FLOWS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "proof-rm": ("flows.proof_rm:proof_rm", "proof-checking reward model from generated, reviewed triplets", STAGES),
-}
 
 logger = logging.getLogger("reprolab")
 
 
 def resolve_flow(name: str) -> Callable[..., Any]:
-    if name not in FLOWS:
-        raise InputError(f"unknown flow '{name}'; available: {', '.join(sorted(FLOWS))}", field="FLOW")
-    module, _, attribute = FLOWS[name][0].partition(":")
-    return getattr(import_module(module), attribute)
+    return load_attribute(flow_spec(name).flow)
 
 
 def json_safe(value: Any) -> Any:
@@ -62,14 +54,17 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def cmd_flows(args: argparse.Namespace) -> int:
-    for name, (_, description, stages) in FLOWS.items():
-        print(f"{name}: {description}")
-        print(f"  stages:  {' -> '.join(stages)}")
+    for name, spec in FLOWS.items():
+        print(f"{name}: {spec.description}")
+        print(f"  stages:  {' -> '.join(spec.stages)}")
         print(f"  presets: {', '.join(available_presets(name))}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    stages = flow_spec(args.flow).stages
+    if args.refresh is not None and args.refresh not in stages:
+        raise InputError(f"unknown stage '{args.refresh}' for {args.flow}; stages: {', '.join(stages)}", field="--refresh")
     config = load_config(args.flow, args.preset, args.set or [], args.refresh)
     flow_fn = resolve_flow(args.flow)
     started = time.perf_counter()
@@ -157,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("flow", help=f"pipeline name: {', '.join(FLOWS)}")
     run.add_argument("--preset", default="default", help="preset under configs/<flow>/ (smoke, default, paper)")
     run.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value by dotted key; repeatable")
-    run.add_argument("--refresh", choices=STAGES, help="recompute this stage and every later one")
+    run.add_argument("--refresh", metavar="STAGE", help="recompute this stage and every later one (see `reprolab flows`)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     run.set_defaults(handler=cmd_run)
 

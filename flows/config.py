@@ -208,9 +208,6 @@ class ProofRMConfig(StrictModel):
     )
 
 
-FLOW_CONFIGS: dict[str, type[StrictModel]] = {"proof-rm": ProofRMConfig}
-
-
 def preset_path(flow: str, preset: str) -> Path:
     return CONFIG_DIR / flow / f"{preset}.yaml"
 
@@ -258,9 +255,9 @@ def apply_override(data: dict[str, Any], model: type[BaseModel], keys: list[str]
 
 def load_config(flow: str, preset: str = "default", overrides: list[str] = (), refresh: str | None = None) -> StrictModel:
     """Build a validated config from a preset file and `--set` overrides."""
-    if flow not in FLOW_CONFIGS:
-        raise InputError(f"unknown flow '{flow}'; available: {', '.join(sorted(FLOW_CONFIGS))}")
-    model = FLOW_CONFIGS[flow]
+    from flows.registry import flow_spec, load_attribute
+
+    model = load_attribute(flow_spec(flow).config)
     path = preset_path(flow, preset)
     if not path.exists():
         raise InputError(

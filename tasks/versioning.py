@@ -64,14 +64,18 @@ def read_dvc_hash(home: Path) -> str:
 
 @task(name="version", retries=2, retry_delay_seconds=5)
 def version_task(name: str, refs: dict[str, ArtifactRef], manifest: dict) -> dict[str, str]:
-    """Publish stage outputs as data/<name>/*.jsonl, run `dvc add data` and push when a remote exists."""
+    """Publish stage outputs as data/<name>/<key><suffix>, run `dvc add data` and push when a remote exists.
+
+    Each file keeps the suffix of its stored artifact (.jsonl, .json, .parquet, ...).
+    """
     from dvc.repo import Repo
 
     logger = get_run_logger()
     home = project_home()
     store = ArtifactStore(home)
-    files = {f"{key}.jsonl": store.resolve(ref) for key, ref in refs.items()}
-    manifest = {**manifest, "files": {f"{key}.jsonl": {"sha256": ref.sha256, "records": ref.count} for key, ref in refs.items()}}
+    names = {key: f"{key}{Path(ref.path).suffix}" for key, ref in refs.items()}
+    files = {names[key]: store.resolve(ref) for key, ref in refs.items()}
+    manifest = {**manifest, "files": {names[key]: {"sha256": ref.sha256, "records": ref.count} for key, ref in refs.items()}}
     target = publish_dataset(home, name, files, manifest)
 
     ensure_dvc_repo(home)
