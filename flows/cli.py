@@ -108,11 +108,26 @@ def cmd_eval_rm(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def build_deployment(flow: str, preset: str, overrides: list[str], cron: str):
+    """Return a Prefect deployment of `flow` with the preset's config as its parameter and a cron schedule."""
+    from prefect.schedules import Cron
+
+    try:
+        schedule = Cron(cron)
+    except ValueError as exc:
+        raise InputError(f"invalid cron expression {cron!r} ({exc})", field="--cron") from exc
+    config = load_config(flow, preset, overrides)
+    return resolve_flow(flow).to_deployment(
+        name=f"{flow}-{preset}", schedule=schedule, parameters={"config": config.model_dump(mode="json")}
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    config = load_config(args.flow, args.preset, args.set or [])
-    flow_fn = resolve_flow(args.flow)
-    # flow.serve registers a deployment with the Prefect API (PREFECT_API_URL) and runs it on the schedule.
-    flow_fn.serve(name=f"{args.flow}-{args.preset}", cron=args.cron, parameters={"config": config.model_dump(mode="json")})
+    from prefect import serve
+
+    deployment = build_deployment(args.flow, args.preset, args.set or [], args.cron)
+    # Registers the deployment with the Prefect API (PREFECT_API_URL) and runs it on schedule until stopped.
+    serve(deployment)
     return EXIT_OK
 
 

@@ -80,3 +80,51 @@ def test_smoke_run_json_and_eval_rm(cli_home, shared_data):
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     report = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert report["metrics"]["n"] == len(data.read_text().splitlines())
+
+
+def test_serve_builds_scheduled_deployment():
+    from flows.cli import build_deployment
+
+    deployment = build_deployment("proof-rm", "smoke", ["train.epochs=2"], "0 3 * * *")
+    assert deployment.name == "proof-rm-smoke"
+    assert deployment.schedules[0].schedule.cron == "0 3 * * *"
+    assert deployment.parameters["config"]["train"]["epochs"] == 2
+
+
+def test_serve_rejects_invalid_cron(cli_home):
+    result = reprolab("serve", "proof-rm", "--cron", "every day", home=cli_home, timeout=120)
+    assert result.returncode == 2
+    assert "invalid cron expression 'every day'" in result.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_ui_serves_mlflow_on_loopback(cli_home):
+    import time
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "REPROLAB_HOME": str(cli_home), "MLFLOW_TRACKING_URI": f"sqlite:///{cli_home / 'mlflow.db'}"}
+    process = subprocess.Popen([sys.executable, "-m", "flows.cli", "ui", "--port", str(port)], cwd=PROJECT_ROOT,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        body = ""
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+                    body = response.read().decode()
+                    break
+            except OSError:
+                time.sleep(1)
+        assert "MLflow" in body or "mlflow" in body
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
