@@ -28,7 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from components.errors import InputError
-from components.proofs.precheck import (
+from components.proofs.mathtext import (
     BARE_ASSERTION,
     INEQUALITY_KINDS,
     PLACEHOLDER,

@@ -22,7 +22,7 @@ from components.proofs.generate import (
     generate_triplets,
     quantified_variable,
 )
-from components.proofs.precheck import REVERSED_SYMBOL, delimited_math, find_math
+from components.proofs.mathtext import REVERSED_SYMBOL, delimited_math, find_math
 from components.proofs.schema import ErrorType, GenerationMethod, Problem, stable_id
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]

@@ -7,17 +7,15 @@ from collections import Counter
 import pytest
 
 from components.proofs.generate import INJECTED_ERROR_TYPES, EmbeddedGenerator, generate_triplets
-from components.proofs.precheck import (
-    CHECKER_NAME,
-    RuleBasedPreChecker,
+from components.proofs.mathtext import (
     check_relation,
     extract_claim,
     extract_conditions,
     find_math,
     parse_expression,
-    precheck_all,
     relation_chain,
 )
+from components.proofs.precheck import CHECKER_NAME, RuleBasedPreChecker, precheck_all
 from components.proofs.schema import ErrorType, GenerationMethod, Problem, Triplet
 
 
