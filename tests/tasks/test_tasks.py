@@ -112,8 +112,11 @@ def test_split_task_separates_problems(home):
     splits = split_task.fn(ref, SplitConfig(val_fraction=0.2, test_fraction=0.2, seed=1))
     store = ArtifactStore(home)
     problems = {name: {t.problem_id for t in store.read_jsonl(r, Triplet)} for name, r in splits.items()}
-    assert len(problems["test"]) == 4 and len(problems["val"]) == 4 and len(problems["train"]) == 12
-    assert not (problems["train"] & problems["test"]) and not (problems["val"] & problems["test"])
+    assert len(problems["test"]) == 4
+    assert len(problems["val"]) == 4
+    assert len(problems["train"]) == 12
+    assert not problems["train"] & problems["test"]
+    assert not problems["val"] & problems["test"]
 
 
 def test_publish_dataset_keeps_old_version_on_failure(home, monkeypatch):
@@ -151,7 +154,8 @@ def test_version_task_runs_dvc_add(home):
     meta = yaml.safe_load((home / "data.dvc").read_text())
     assert result["dvc_md5"] == meta["outs"][0]["md5"]
     config = (home / ".dvc" / "config").read_text()
-    assert "analytics = false" in config and "check_update = false" in config
+    assert "analytics = false" in config
+    assert "check_update = false" in config
 
     # New content gives a new hash; the same content gives the same hash.
     refs["test"] = store.put_jsonl("split-test", [make_triplet("p2", 0, "correct", "correct")])

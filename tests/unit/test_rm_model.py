@@ -44,7 +44,8 @@ def test_score_shapes_and_ranges(model):
     proofs = [("Q1", ["step one", "step two"]), ("Q2", ["only step"] * 30)]
     scores = model.score(proofs)
     assert len(scores) == 2
-    assert len(scores[0].steps) == 2 and len(scores[1].steps) == 30
+    assert len(scores[0].steps) == 2
+    assert len(scores[1].steps) == 30
     for score in scores:
         assert 0.0 <= score.outcome <= 1.0
         assert all(0.0 <= s <= 1.0 for s in score.steps)
