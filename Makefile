@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run smoke test bench ui clean
+.PHONY: setup browser run smoke test bench bench-review ui clean
 
 setup: $(STAMP)
 
@@ -21,11 +21,25 @@ run: setup
 smoke: setup
 	$(BIN)/reprolab run proof-rm --preset smoke --json
 
-test: setup
+# The review app's browser tests drive Debian's chromium through Playwright's Python client
+# (Playwright's own browser download is not used). CI runs as root with Debian's registry reachable.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "warning: /usr/bin/chromium is missing; install Debian's chromium package for the browser tests"; \
+	  fi; \
+	fi
+
+test: setup browser
 	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/proof_rm.py
+
+bench-review: setup
+	$(BIN)/python benchmarks/review_load.py
 
 ui: setup
 	$(BIN)/reprolab ui

@@ -80,10 +80,20 @@ class ArtifactStore:
             json.dump(obj, handle, ensure_ascii=False, sort_keys=True, indent=1, allow_nan=True)
         return self._commit_file(Path(handle.name), kind, ".json", 1)
 
+    def put_npz(self, kind: str, arrays: dict[str, Any], count: int = 1) -> ArtifactRef:
+        """Store numpy arrays as an uncompressed .npz; identical arrays map to the same file."""
+        import numpy as np
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=self.root, suffix=".tmp", delete=False) as handle:
+            np.savez(handle, **arrays)
+        return self._commit_file(Path(handle.name), kind, ".npz", count)
+
     def put_directory(self, kind: str, source: Path) -> ArtifactRef:
         """Copy a folder into the store under its content hash."""
         digest = directory_sha256(source)
         target = self.root / kind / digest
+        self.root.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".dir-"))
             shutil.copytree(source, staging, dirs_exist_ok=True)

@@ -147,6 +147,29 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def cmd_serve_rm(args: argparse.Namespace) -> int:
+    from components.rm.server import make_server
+    from tasks.rm_pyfunc import load_reward_model
+
+    if not 1 <= args.max_batch <= 4096:
+        raise InputError(f"--max-batch is {args.max_batch}; allowed range is 1..4096", field="--max-batch")
+    model = load_reward_model(args.model)
+    try:
+        server = make_server(model, args.host, args.port, model_name=args.model, max_batch=args.max_batch,
+                             max_wait_ms=args.max_wait_ms)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", field="--port",
+                         hint="Pick a free port") from exc
+    host, port = server.server_address[:2]
+    # Tests and scripts read this line to learn the port when --port 0 picks a free one.
+    print(f"serving reward model {args.model} on http://{host}:{port} (POST /score, POST /get_reward; Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return EXIT_OK
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from flows.review_cli import run_review_command
 
@@ -190,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
     ui.set_defaults(handler=cmd_ui)
+
+    serve_rm = commands.add_parser("serve-rm", help="score proofs over HTTP with a reward model (OpenRLHF-compatible)")
+    serve_rm.add_argument("--model", required=True, help="checkpoint folder or MLflow URI (models:/proof-rm/1)")
+    serve_rm.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve_rm.add_argument("--port", type=int, default=5001, help="port to listen on (0: any free port)")
+    serve_rm.add_argument("--max-batch", type=int, default=32, help="most proofs scored in one model call")
+    serve_rm.add_argument("--max-wait-ms", type=float, default=5.0, help="milliseconds a request waits for others to join its batch")
+    serve_rm.set_defaults(handler=cmd_serve_rm)
 
     review = commands.add_parser("review", help="the human review queue")
     from flows.review_cli import add_review_commands

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -64,10 +64,39 @@ class SourcesConfig(StrictModel):
     _problems_exist = field_validator("problems")(_existing_paths)
 
 
-class GenerationConfig(StrictModel):
-    """Proof generation: which methods and error types, how many of each."""
+class LLMModelConfig(StrictModel):
+    """A language model and its sampling settings."""
 
-    backend: Literal["embedded"] = Field("embedded", description="embedded rule-based generator (no network)")
+    name: str = Field("auto", min_length=1, description="model name on the server, or a local folder for backend hf; "
+                      "'auto' takes the first model that GET {base_url}/models lists")
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1, le=32768, description="completion length limit in tokens")
+    seed: int | None = Field(0, description="sampling seed sent to servers that honour one")
+    cost_per_1k_prompt: float = Field(0.0, ge=0.0, description="price per 1000 prompt tokens, for cost accounting")
+    cost_per_1k_completion: float = Field(0.0, ge=0.0, description="price per 1000 completion tokens")
+
+
+class LLMConnectionConfig(StrictModel):
+    """How to reach a language model: an OpenAI-compatible server (backend openai) or a local HF folder (backend hf)."""
+
+    backend: Literal["embedded", "openai", "hf"] = Field(
+        "embedded", description="embedded rules (no network), openai (any OpenAI-compatible server) or hf (local model)"
+    )
+    base_url: str = Field("http://127.0.0.1:8000/v1", min_length=1, description="OpenAI-compatible API root, ending in /v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key (empty: none)")
+    timeout_s: float = Field(120.0, gt=0.0, le=3600.0, description="per-request timeout in seconds")
+    max_retries: int = Field(3, ge=0, le=10, description="retries after a 429, a 5xx, a timeout or a refused connection")
+    backoff_s: float = Field(1.0, ge=0.0, le=60.0, description="first retry delay in seconds; doubles on each retry")
+    concurrency: int = Field(4, ge=1, le=256, description="requests in flight at a time")
+    device: str = Field("auto", description="backend hf: auto, cpu, cuda, cuda:N or mps")
+    batch_size: int = Field(8, ge=1, le=512, description="backend hf: prompts per generate call")
+    cache: bool = Field(True, description="reuse stored replies for identical model, prompt and sampling settings")
+
+
+class GenerationConfig(LLMConnectionConfig):
+    """Proof generation: which methods and error types, how many of each, and with which models."""
+
     methods: dict[GenerationMethod, int] = Field(
         default_factory=lambda: {
             GenerationMethod.REPHRASE: 1,
@@ -79,6 +108,16 @@ class GenerationConfig(StrictModel):
     error_types: list[ErrorType] = Field(default_factory=lambda: list(INJECTED_ERROR_TYPES), min_length=1)
     errors_per_problem: int = Field(4, ge=0, le=32, description="incorrect variants per problem")
     seed: int = 0
+    models: list[LLMModelConfig] = Field(
+        default_factory=lambda: [LLMModelConfig()], min_length=1,
+        description="backends openai and hf: models to spread the work over, each with its sampling settings",
+    )
+    templates: dict[str, Path] = Field(
+        default_factory=dict, description="prompt template file per method, replacing those in components/proofs/prompts"
+    )
+    dedup_threshold: float = Field(
+        0.9, gt=0.0, le=1.0, description="estimated Jaccard similarity at which two proofs count as near duplicates"
+    )
 
     @field_validator("methods")
     @classmethod
@@ -93,27 +132,49 @@ class GenerationConfig(StrictModel):
         return methods
 
 
-class PrecheckConfig(StrictModel):
-    """Automatic check of every triplet before human review."""
+class PrecheckConfig(LLMConnectionConfig):
+    """Automatic check of every triplet before human review: embedded rules or a language-model judge."""
 
-    backend: Literal["embedded"] = Field("embedded", description="embedded rule-based pre-check")
+    model: LLMModelConfig = Field(default_factory=LLMModelConfig, description="judge model and sampling settings")
+    samples: int = Field(3, ge=1, le=15, description="judge samples per proof; the verdict is their majority")
+    prompt: Path | None = Field(None, description="judge prompt template; default components/proofs/prompts/judge.txt")
+    rubric: Path | None = Field(None, description="judge rubric; default components/proofs/prompts/judge_rubric.md")
 
 
 class ReviewConfig(StrictModel):
     """Human review queue and the policy that decides what trains the model."""
 
-    policy: Literal["auto"] = Field(
+    policy: Literal["auto", "human"] = Field(
         "auto",
         description="auto: keep construction labels that the pre-check confirms, queue the rest for humans "
-        "and include items whose review is final",
+        "and include items whose review is final. human: queue every triplet, pause the flow until "
+        "`required_final` of them are final, then train on the final ones only",
     )
     store: Path = Field(Path("review.db"), description="SQLite review store, relative to the project home")
     audit_fraction: float = Field(
         0.05, ge=0.0, le=1.0,
-        description="share of pre-check-confirmed items also queued for human audit; they train unless a "
+        description="auto: share of pre-check-confirmed items also queued for human audit; they train unless a "
         "final review overrules them",
     )
     audit_seed: int = 0
+    double_review_fraction: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="share of queued items labelled blind by two level-1 reviewers (Cohen's kappa in the stats)",
+    )
+    gold_fraction: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="share of pre-check-confirmed items queued as gold items, to measure each reviewer's accuracy",
+    )
+    required_final: int = Field(
+        200, ge=1, description="human: number of this run's items that must be final before training starts"
+    )
+    wait_timeout_s: float = Field(
+        7 * 24 * 3600.0, gt=0.0, le=90 * 24 * 3600.0,
+        description="human: the flow run fails when the items are not final after this many seconds of waiting",
+    )
+    poll_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="human: seconds between checks of the review store while paused"
+    )
 
 
 class SplitConfig(StrictModel):
@@ -245,6 +306,15 @@ def apply_override(data: dict[str, Any], model: type[BaseModel], keys: list[str]
             node[key] = value
             return
         annotation = fields[key].annotation
+        if get_origin(annotation) is dict and depth == len(keys) - 2:
+            # A mapping field (such as a learning rate per optimizer): update one entry, keep the others.
+            mapping = node.get(key)
+            if mapping is None:
+                mapping = dict(fields[key].get_default(call_default_factory=True) or {})
+            if not isinstance(mapping, dict):
+                raise InputError(f"'{key}' in the preset is not a mapping", field=".".join(keys))
+            node[key] = {**mapping, keys[-1]: value}
+            return
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             raise InputError(f"'{key}' is a value, not a section", field=".".join(keys))
         node = node.setdefault(key, {})

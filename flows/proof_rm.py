@@ -25,6 +25,7 @@ from tasks.proofs import (
     review_task,
     split_task,
 )
+from tasks.llm import diversity_task, log_diversity_task
 from tasks.tracking import (
     end_run_task,
     log_evaluation_task,
@@ -85,8 +86,13 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
         # Data: problems -> triplets -> pre-check -> review -> splits.
         files = problem_files(config)
         problems = stage(load_problems_task, "load")(config.sources, files, input_fingerprints(files))
-        triplets = stage(generate_task, "generate")(problems, config.generation)
-        prechecked = stage(precheck_task, "precheck")(triplets, problems, config.precheck)
+        # A language-model stage always reruns: its journal and response cache skip finished work and retry failures.
+        generate = generate_task.with_options(refresh_cache="generate" in refresh or config.generation.backend != "embedded")
+        triplets = generate(problems, config.generation)
+        triplets, diversity = stage(diversity_task, "generate")(triplets, problems, config.generation)
+        log_diversity_task(run_id, diversity)
+        precheck = precheck_task.with_options(refresh_cache="precheck" in refresh or config.precheck.backend != "embedded")
+        prechecked = precheck(triplets, problems, config.precheck)
         reviewed, review_counts = review_task(prechecked, config.review)
         splits = stage(split_task, "splits")(reviewed, config.splits)
 

@@ -31,6 +31,41 @@ FLOWS: dict[str, FlowSpec] = {
         description="proof-checking reward model from generated, reviewed triplets",
         stages=PROOF_RM_STAGES,
     ),
+    "online-learning": FlowSpec(
+        flow="flows.online_learning:online_learning",
+        config="flows.online_learning_config:OnlineLearningConfig",
+        description="partial-feedback online learning: exact PFLdim, optimal learners and their regret",
+        # A test checks that these equal STAGES in flows.online_learning_config.
+        stages=("sample", "dimensions", "play", "separation", "version", "report"),
+    ),
+    "optimizers": FlowSpec(
+        flow="flows.optimizers:optimizers",
+        config="flows.optimizers_config:OptimizersConfig",
+        description="AdamW, Shampoo and mSGDW under budgeted schedules (UBA, cosine, ...) on DNT and vanilla models",
+        # Written out because importing flows.optimizers_config loads torch; a test checks it equals STAGES there.
+        stages=("data", "version", "grid", "report"),
+    ),
+    "symmetry": FlowSpec(
+        flow="flows.symmetry:symmetry",
+        config="flows.symmetry_config:SymmetryConfig",
+        description="LieNLSD: Lie point symmetries of heat, Burgers, KdV, wave and lambda-omega from simulated data",
+        # Written out so listing flows does not import the config; a test checks it equals SYMMETRY_STAGES.
+        stages=("simulate", "version", "fit", "system", "svd", "sparsify", "compare"),
+    ),
+    "domain-adaptation": FlowSpec(
+        flow="flows.domain_adaptation:domain_adaptation",
+        config="flows.domain_adaptation_config:DomainAdaptationConfig",
+        description="E-SUOT gradual domain adaptation through generated intermediate domains, with baselines",
+        # A test checks that these equal STAGES in flows.domain_adaptation_config.
+        stages=("load", "encode", "build", "self_train", "evaluate"),
+    ),
+    "imputation": FlowSpec(
+        flow="flows.imputation:imputation",
+        config="flows.imputation_config:ImputationConfig",
+        description="SPIRIT time-series imputation with semi-proximal transport, against mean, LOCF, linear, PSW and CSDI-style diffusion",
+        # A test checks that these equal STAGES in flows.imputation_config.
+        stages=("load", "mask", "train", "impute", "evaluate", "report"),
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""`reprolab review`: label queued triplets in the terminal, show statistics, export final labels."""
+"""`reprolab review`: serve the review web app, label in the terminal, show statistics, export final labels."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TextIO
 
 from components.errors import InputError
 from components.proofs.schema import ErrorType, Triplet
-from components.review.store import ReviewStore
+from components.review.store import EXPORT_FORMATS, ReviewStore
 from flows.settings import project_home
 
 VERDICT_KEYS = {"c": "correct", "i": "incorrect", "u": "unsure"}
@@ -21,42 +21,120 @@ def add_review_commands(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", type=Path, help="review store (default: review.db in the project home)")
     commands = parser.add_subparsers(dest="review_command", required=True)
 
-    add = commands.add_parser("add-reviewer", help="register a reviewer")
+    add = commands.add_parser("add-reviewer", help="register a reviewer and print a sign-in token for the web app")
     add.add_argument("reviewer")
     add.add_argument("--level", type=int, choices=(1, 2), default=1, help="1 labels, 2 decides escalated items")
     add.add_argument("--name", help="display name")
+    add.add_argument("--no-token", action="store_true", help="do not issue a sign-in token")
+    add.add_argument("--revoke-tokens", action="store_true",
+                     help="revoke the reviewer's earlier tokens and sessions before issuing the new token")
+
+    serve = commands.add_parser("serve", help="run the review web app")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--secure-cookies", action="store_true",
+                       help="mark cookies Secure (set this behind an HTTPS proxy)")
+
+    commands.add_parser("migrate", help="create the review store or upgrade it to the newest schema")
 
     label = commands.add_parser("next", help="label queued items in the terminal, one after another")
     label.add_argument("--reviewer", required=True, help="your reviewer id (see add-reviewer)")
     label.add_argument("--max-items", type=int, default=None, help="stop after this many labels")
 
-    commands.add_parser("stats", help="queue depth, labels per reviewer, escalation rate")
+    stats = commands.add_parser(
+        "stats", help="queue depth, throughput, escalation rate, gold accuracy and Cohen's kappa per reviewer"
+    )
+    stats.add_argument("--table", action="store_true", help="print tables instead of JSON")
 
-    export = commands.add_parser("export", help="write final labels as JSONL")
-    export.add_argument("--out", type=Path, required=True, help="output JSONL path (written atomically)")
+    export = commands.add_parser("export", help="write final labels as JSONL or parquet")
+    export.add_argument("--out", type=Path, required=True, help="output path (written atomically)")
+    export.add_argument("--format", choices=EXPORT_FORMATS,
+                        help="jsonl or parquet (default: parquet for a .parquet path, else jsonl)")
 
 
 def store_path(args: argparse.Namespace) -> Path:
     return args.store if args.store is not None else project_home() / "review.db"
 
 
-def run_review_command(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+def run_review_command(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
+    # Resolved at call time, so a replaced sys.stdout (pytest's capture, a redirect) is honoured.
+    stdin = stdin if stdin is not None else sys.stdin
+    stdout = stdout if stdout is not None else sys.stdout
     path = store_path(args)
-    if args.review_command != "add-reviewer" and not path.exists():
+    if args.review_command == "serve":
+        return serve(path, args.host, args.port, secure_cookies=args.secure_cookies, out=stdout)
+    if args.review_command not in ("add-reviewer", "migrate") and not path.exists():
         raise InputError("review store not found", path=path,
                          hint="Run `reprolab run proof-rm` first, which queues items, or pass --store")
-    with ReviewStore(path) as store:
+    from components.review.service import ReviewService
+
+    with ReviewService(path) as store:
         if args.review_command == "add-reviewer":
             created = store.add_reviewer(args.reviewer, args.level, name=args.name)
             print(f"reviewer {args.reviewer} {'added' if created else 'updated'} at level {args.level}", file=stdout)
+            if not args.no_token:
+                token = store.issue_token(args.reviewer, revoke_others=args.revoke_tokens)
+                print(f"sign-in token (shown once, only its hash is stored): {token}", file=stdout)
+        elif args.review_command == "migrate":
+            from components.review import migrations
+
+            print(f"review store {path} is at schema revision {migrations.HEAD}", file=stdout)
         elif args.review_command == "stats":
-            print(json.dumps(store.stats(), indent=2, sort_keys=True, default=str), file=stdout)
+            stats = store.stats()
+            if args.table:
+                print_stats_table(stats, stdout)
+            else:
+                print(json.dumps(stats, indent=2, sort_keys=True, default=str), file=stdout)
         elif args.review_command == "export":
-            count = store.export(args.out)
+            count = store.export(args.out, format=args.format)
             print(f"wrote {count} final labels to {args.out}", file=stdout)
         elif args.review_command == "next":
             label_loop(store, args.reviewer, args.max_items, stdin, stdout)
     return 0
+
+
+def serve(path: Path, host: str, port: int, *, secure_cookies: bool = False, out: TextIO | None = None) -> int:
+    out = out if out is not None else sys.stdout
+    """Run the review web app with uvicorn until interrupted."""
+    import uvicorn
+
+    from components.review.web import create_app
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: binding {host} exposes the review app beyond this machine; put it behind HTTPS "
+              "and pass --secure-cookies", file=sys.stderr)
+    app = create_app(path, secure_cookies=secure_cookies)
+    print(f"review app on http://{host}:{port} over {path} (Ctrl-C to stop)", file=out, flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    return 0
+
+
+def _fmt(value: object, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{100 * value:.1f}%" if percent else f"{value:.3f}"
+    return str(value)
+
+
+def print_stats_table(stats: dict, out: TextIO) -> None:
+    status = stats["status"]
+    kappa = stats["kappa"]
+    throughput = stats["throughput"]
+    print(f"items {stats['items']}: pending {status['pending']}, escalated {status['escalated']}, "
+          f"final {status['final']} (queue depth {stats['queue_depth']})", file=out)
+    print(f"labels {stats['labels']}: {throughput['labels_last_hour']} in the last hour, "
+          f"{throughput['labels_last_day']} in the last day; escalation rate "
+          f"{_fmt(stats['escalation_rate'], percent=True)}", file=out)
+    print(f"Cohen's kappa on {kappa['items']} double-reviewed item(s): {_fmt(kappa['kappa'])} "
+          f"(observed agreement {_fmt(kappa['observed'], percent=True)})", file=out)
+    print(f"{'reviewer':20s} {'level':>5s} {'labels':>6s} {'gold acc':>9s} {'gold n':>6s} {'kappa':>6s} "
+          f"{'double':>6s} {'median s':>8s}", file=out)
+    for reviewer_id, entry in stats["reviewers"].items():
+        print(f"{reviewer_id:20s} {entry['level']:5d} {entry['labels']:6d} "
+              f"{_fmt(entry['gold_accuracy'], percent=True):>9s} {entry['gold_labels']:6d} "
+              f"{_fmt(entry['kappa']):>6s} {entry['double_reviewed']:6d} {_fmt(entry['median_seconds']):>8s}",
+              file=out)
 
 
 def show_item(triplet: Triplet, out: TextIO) -> None:

@@ -78,6 +78,10 @@ def generate_task(problems_ref: ArtifactRef, generation: GenerationConfig) -> Ar
     logger = get_run_logger()
     store = _store()
     problems = store.read_jsonl(problems_ref, Problem)
+    if generation.backend != "embedded":
+        from tasks.llm import generate_with_llm
+
+        return generate_with_llm(problems, generation, problems_ref.sha256)
     triplets = generate_triplets(
         problems,
         methods={method.value: count for method, count in generation.methods.items()},
@@ -97,6 +101,10 @@ def precheck_task(triplets_ref: ArtifactRef, problems_ref: ArtifactRef, precheck
     logger = get_run_logger()
     store = _store()
     triplets = store.read_jsonl(triplets_ref, Triplet)
+    if precheck.backend != "embedded":
+        from tasks.llm import precheck_with_llm
+
+        return precheck_with_llm(triplets, precheck)
     problems = {p.problem_id: p for p in store.read_jsonl(problems_ref, Problem)}
     checked = precheck_all(triplets, problems, RuleBasedPreChecker())
     verdicts = Counter(t.check.verdict for t in checked if t.check)
@@ -111,15 +119,26 @@ def in_audit_sample(triplet_id: str, fraction: float, seed: int) -> bool:
 
 @task(name="review")
 def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[ArtifactRef, dict[str, int]]:
-    """Apply the review policy: keep confirmed labels, queue disputes and an audit sample, apply final decisions.
+    """Apply the review policy: queue items for humans, then keep what the policy lets train.
 
     Policy `auto`: a triplet whose pre-check verdict equals its construction
     label trains right away. A disputed one, where the pre-check disagrees or
     is unsure, trains only once its review is final. An audit sample of confirmed
     triplets is queued as well, so reviewers measure the pre-check; a final
-    decision on an audited triplet overrides its construction label. Not
-    cached: the queue changes between runs as people label items, and the
-    output's hash changes only when a decision does, so later stages stay cached.
+    decision on an audited triplet overrides its construction label.
+
+    Policy `human`: every triplet is queued. The flow run pauses (Prefect's
+    `pause_flow_run`; see docs/review.md) until `required_final` of them are
+    final, then trains on the final ones only, read back from the store's
+    export. A watcher thread resumes the run as soon as the count is reached;
+    an operator may also resume it from the Prefect UI, and then it trains on
+    what is final so far. After `wait_timeout_s` the run fails.
+
+    Both policies mark a `double_review_fraction` of queued items for blind
+    double review and queue a `gold_fraction` of confirmed triplets as gold
+    items. Not cached: the queue changes between runs as people label items,
+    and the output's hash changes only when a decision does, so later stages
+    stay cached.
     """
     logger = get_run_logger()
     store = _store()
@@ -129,34 +148,146 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
     for triplet in triplets:
         verdict = triplet.check.verdict if triplet.check else "unsure"
         (confirmed if verdict == triplet.label else disputed).append(triplet)
-    audited = [t for t in confirmed if in_audit_sample(t.triplet_id, review.audit_fraction, review.audit_seed)]
+    gold = [t for t in confirmed if in_audit_sample(t.triplet_id, review.gold_fraction, review.audit_seed + 1)]
+    gold_ids = {t.triplet_id for t in gold}
+    if review.policy == "human":
+        queued = [t for t in triplets if t.triplet_id not in gold_ids]
+        audited: list[Triplet] = []
+    else:
+        audited = [t for t in confirmed if t.triplet_id not in gold_ids
+                   and in_audit_sample(t.triplet_id, review.audit_fraction, review.audit_seed)]
+        queued = disputed
 
-    with ReviewStore(project_home() / review.store) as queue:
-        added = queue.enqueue(disputed, reason="pre-check disagrees with the construction label or is unsure")
-        added += queue.enqueue(audited, reason="audit sample of labels confirmed by the pre-check")
-        finals = queue.final_labels()
+    def enqueue(queue: ReviewStore, batch: list[Triplet], reason: str, is_gold: bool = False) -> int:
+        double = [t for t in batch
+                  if in_audit_sample(t.triplet_id, review.double_review_fraction, review.audit_seed + 2)]
+        double_ids = {t.triplet_id for t in double}
+        single = [t for t in batch if t.triplet_id not in double_ids]
+        added = queue.enqueue(single, reason=reason, gold=is_gold) if single else 0
+        if double:
+            added += queue.enqueue(double, reason=reason, reviews_required=2, gold=is_gold)
+        return added
 
-        def with_history(triplet: Triplet) -> Triplet:
-            return triplet.model_copy(update={"review": queue.history(triplet.triplet_id)})
+    queue_path = project_home() / review.store
+    with ReviewStore(queue_path) as queue:
+        reason = ("human review of every triplet" if review.policy == "human"
+                  else "pre-check disagrees with the construction label or is unsure")
+        added = enqueue(queue, queued, reason)
+        added += enqueue(queue, audited, "audit sample of labels confirmed by the pre-check")
+        added += enqueue(queue, gold, "gold item: construction label confirmed by the pre-check", is_gold=True)
 
-        decided = [with_history(t) for t in disputed if t.triplet_id in finals]
-        kept = [with_history(t) if t.triplet_id in finals else t for t in confirmed]
-
-    kept = sorted(kept + decided, key=lambda t: t.triplet_id)
-    counts = {
+    counts: dict[str, int] = {
         "triplets": len(triplets),
         "confirmed_by_precheck": len(confirmed),
         "disputed": len(disputed),
         "audit_sample": len(audited),
+        "gold": len(gold),
         "newly_queued": added,
+    }
+    if review.policy == "human":
+        kept = _wait_and_collect_human_labels(queue_path, [t.triplet_id for t in triplets], review, logger)
+        counts["waited_for"] = review.required_final
+    else:
+        with ReviewStore(queue_path) as queue:
+            finals = queue.final_labels()
+
+            def with_history(triplet: Triplet) -> Triplet:
+                return triplet.model_copy(update={"review": queue.history(triplet.triplet_id)})
+
+            decided = [with_history(t) for t in disputed if t.triplet_id in finals]
+            kept = [with_history(t) if t.triplet_id in finals else t for t in confirmed] + decided
+
+    kept = sorted(kept, key=lambda t: t.triplet_id)
+    counts |= {
         "final_by_review": sum(1 for t in kept if t.review),
         "overruled_by_review": sum(1 for t in kept if t.final_label != t.label),
         "kept": len(kept),
     }
     logger.info("review policy %s: %s", review.policy, counts)
     if not kept:
-        raise InputError("no triplet passed review; label queued items with `reprolab review next`", field="review")
+        raise InputError("no triplet passed review; label queued items with `reprolab review serve` "
+                         "or `reprolab review next`", field="review")
     return store.put_jsonl("reviewed", kept), counts
+
+
+def _final_ids(queue_path: Path, triplet_ids: set[str]) -> set[str]:
+    with ReviewStore(queue_path) as queue:
+        return queue.final_ids() & triplet_ids
+
+
+def _wait_and_collect_human_labels(queue_path: Path, triplet_ids: list[str], review: ReviewConfig, logger
+                                   ) -> list[Triplet]:
+    """Pause the flow run until enough of this run's items are final; return them from the store's export.
+
+    The pause is Prefect's `pause_flow_run`: the run shows as Paused in the UI
+    and keeps its process. A daemon thread polls the review store every
+    `poll_s` seconds and resumes the run through the Prefect API once the
+    count is reached.
+    """
+    import contextvars
+    import tempfile
+    import threading
+
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+    from prefect.exceptions import FlowPauseTimeout
+    from prefect.flow_runs import pause_flow_run
+
+    from components.review.store import read_export
+
+    ids = set(triplet_ids)
+    required = review.required_final
+    if required > len(ids):
+        raise InputError(
+            f"review.required_final is {required}, but this run queues only {len(ids)} triplets",
+            field="review.required_final", hint=f"Set it to at most {len(ids)}",
+        )
+    final = len(_final_ids(queue_path, ids))
+    if final < required:
+        context = FlowRunContext.get()
+        if context is None or context.flow_run is None:
+            raise RuntimeError("review policy 'human' waits by pausing the flow run, so it must run inside a flow")
+        flow_run_id = context.flow_run.id
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(review.poll_s):
+                try:
+                    if len(_final_ids(queue_path, ids)) >= required:
+                        with get_client(sync_client=True) as client:
+                            client.resume_flow_run(flow_run_id)
+                        return
+                except Exception as exc:  # noqa: BLE001 - keep watching; the pause times out otherwise
+                    logger.warning("review watcher: %s", exc)
+
+        watcher = threading.Thread(target=contextvars.copy_context().run, args=(watch,),
+                                   name="review-watcher", daemon=True)
+        logger.info("waiting for %d of %d queued item(s) to be final (%d now); label them with "
+                    "`reprolab review serve`", required, len(ids), final)
+        watcher.start()
+        try:
+            pause_flow_run(timeout=review.wait_timeout_s, poll_interval=min(review.poll_s, 10.0))
+        except FlowPauseTimeout:
+            final = len(_final_ids(queue_path, ids))
+            raise InputError(
+                f"only {final} of the {required} required review items were final after waiting "
+                f"{review.wait_timeout_s:g} s",
+                field="review.wait_timeout_s",
+                hint="Label more items with `reprolab review serve`, then run the flow again",
+            ) from None
+        finally:
+            stop.set()
+        final = len(_final_ids(queue_path, ids))
+        if final < required:
+            logger.warning("flow run resumed by hand with %d of %d required items final; training on those",
+                           final, required)
+
+    with ReviewStore(queue_path) as queue, tempfile.TemporaryDirectory(prefix="review-export-") as folder:
+        export = Path(folder) / "final.jsonl"
+        queue.export(export)
+        reviewed = [t for t in read_export(export) if t.triplet_id in ids]
+    logger.info("training on %d human-reviewed item(s)", len(reviewed))
+    return reviewed
 
 
 @task(name="splits", cache_policy=STAGE_CACHE, persist_result=True)

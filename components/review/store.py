@@ -6,8 +6,15 @@ disagreement, or an `unsure` verdict, escalates it to level 2, and the first
 level-2 label that is not `unsure` is final. Labels are an append-only history:
 triggers in the database reject UPDATE and DELETE on them.
 
-The schema carries a `schema_version` table (version 1) for a later migration
-tool. Its columns use portable types (TEXT, INTEGER, REAL, with timestamps as
+On an item that needs several level-1 labels (double review), the labels are
+blind: the item stays pending until all of them are in, and only then is it
+final (all agree) or escalated (any disagreement), so that agreement between
+reviewers (Cohen's kappa in stats()) is measured on independent labels.
+
+The schema carries a `schema_version` table (version 1 of the label data model)
+and alembic migrations (components/review/migrations) that add the web
+service's tables beside it; opening a store upgrades it to the newest revision.
+Its columns use portable types (TEXT, INTEGER, REAL, with timestamps as
 ISO-8601 UTC text) so that the same tables can move to PostgreSQL.
 """
 
@@ -21,7 +28,8 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -37,6 +45,20 @@ STATUSES = ("pending", "escalated", "final")
 VERDICTS = ("correct", "incorrect", "unsure")
 REVIEWER_LEVELS = (1, 2)
 DEFAULT_BUSY_TIMEOUT_S = 30.0
+EXPORT_FORMATS = ("jsonl", "parquet")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What submit_label() recorded: the item's new status and the label's id.
+
+    `replayed` is True when the request id had been submitted before, in which
+    case nothing new was written and the first submission's result is returned.
+    """
+
+    status: str
+    label_id: int
+    replayed: bool = False
 
 # One statement per entry, so that the version check and the table creation run
 # in a single transaction (executescript would commit before it starts).
@@ -132,9 +154,11 @@ class ReviewStore:
         self.path = Path(path)
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._timeout = timeout
         self._conn: sqlite3.Connection | None = self._connect(timeout)
         try:
             self._ensure_schema()
+            self._migrate()
         except BaseException:
             self.close()
             raise
@@ -200,6 +224,18 @@ class ReviewStore:
                     path=self.path,
                     hint="Use the reprolab release that wrote this store, or migrate it",
                 )
+
+    def _migrate(self) -> None:
+        """Upgrade the store to the newest alembic revision when it is behind."""
+        from components.review import migrations
+
+        with self._lock:
+            assert self._conn is not None
+            revision = migrations.current_revision(self._conn)
+        migrations.check_revision(revision, self.path)
+        if revision != migrations.HEAD:
+            migrations.upgrade(self.path, timeout=self._timeout)
+            logger.info("migrated review store %s to revision %s", self.path, migrations.HEAD)
 
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
@@ -397,20 +433,54 @@ class ReviewStore:
         error_type: ErrorType | str | None = None,
         comment: str = "",
         seconds_spent: float | None = None,
+        *,
+        request_id: str | None = None,
     ) -> str:
         """Record one label at the reviewer's level and return the item's new status.
 
-        Level 1: the item must be pending. A label that agrees with the
-        construction label, with the pre-check verdict (an absent or `unsure`
-        pre-check counts as agreeing) and with the item's other level-1 labels
-        counts towards `reviews_required`. Once enough agree, the item is final.
-        An `unsure` verdict, a different verdict, or error steps that differ
-        from other non-empty error steps escalate the item.
+        See submit_label(), which also returns the label id.
+        """
+        return self.submit_label(
+            triplet_id,
+            reviewer_id,
+            verdict,
+            error_steps,
+            error_type,
+            comment,
+            seconds_spent,
+            request_id=request_id,
+        ).status
+
+    def submit_label(
+        self,
+        triplet_id: str,
+        reviewer_id: str,
+        verdict: str,
+        error_steps: Sequence[int] | None = (),
+        error_type: ErrorType | str | None = None,
+        comment: str = "",
+        seconds_spent: float | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> SubmitResult:
+        """Record one label at the reviewer's level; return the item's new status and the label id.
+
+        Level 1: the item must be pending. The item stays pending until it has
+        `reviews_required` level-1 labels. Then it is final when every one of
+        them agrees with the construction label, with the pre-check verdict (an
+        absent or `unsure` pre-check counts as agreeing) and with each other;
+        an `unsure` verdict, a different verdict, or error steps that differ
+        from other non-empty error steps escalate it.
         Level 2: the item must not be final yet. A `correct` or `incorrect`
         label makes it final, and `unsure` leaves it escalated.
         Raises InputError naming the field for an invalid value, an unknown
         item or reviewer, an item not open to this level, or a second label by
         the same reviewer at the same level.
+
+        `request_id` makes the call idempotent: a request id that was submitted
+        before returns that submission's result and writes nothing, so a client
+        may retry a submission whose answer it never received. The reviewer's
+        draft and assignment of the item are removed in the same transaction.
         """
         triplet_id = _require_text(triplet_id, "triplet_id")
         reviewer_id = _require_text(reviewer_id, "reviewer_id")
@@ -420,8 +490,24 @@ class ReviewStore:
         if not isinstance(comment, str):
             raise InputError(f"comment must be a string, got {comment!r:.80}", field="comment")
         seconds = _validate_seconds(seconds_spent)
+        if request_id is not None:
+            request_id = _require_text(request_id, "request_id")
 
         with self._transaction(write=True) as conn:
+            if request_id is not None:
+                previous = conn.execute(
+                    "SELECT reviewer_id, triplet_id, label_id, status FROM submissions "
+                    "WHERE request_id = ?",
+                    (request_id,),
+                ).fetchone()
+                if previous is not None:
+                    if (previous[0], previous[1]) != (reviewer_id, triplet_id):
+                        raise InputError(
+                            f"request id {request_id!r} was already used for another submission",
+                            field="request_id",
+                            hint="Use a new request id for each label",
+                        )
+                    return SubmitResult(status=previous[3], label_id=previous[2], replayed=True)
             level = _fetch_reviewer_level(conn, reviewer_id)
             item = _fetch_item(conn, triplet_id)
             triplet = Triplet.model_validate_json(item["triplet_json"])
@@ -472,6 +558,20 @@ class ReviewStore:
             status = self._apply_label(
                 conn, item, triplet, level, verdict, steps, error_type_value, label_id, now
             )
+            if request_id is not None:
+                conn.execute(
+                    "INSERT INTO submissions (request_id, reviewer_id, triplet_id, label_id, "
+                    "status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (request_id, reviewer_id, triplet_id, label_id, status, now),
+                )
+            conn.execute(
+                "DELETE FROM drafts WHERE reviewer_id = ? AND triplet_id = ?",
+                (reviewer_id, triplet_id),
+            )
+            conn.execute(
+                "DELETE FROM assignments WHERE reviewer_id = ? AND triplet_id = ?",
+                (reviewer_id, triplet_id),
+            )
 
         logger.info(
             "reviewer %s (level %d) labelled %s as %s; status %s",
@@ -481,7 +581,7 @@ class ReviewStore:
             verdict,
             status,
         )
-        return status
+        return SubmitResult(status=status, label_id=int(label_id))
 
     def _apply_label(
         self,
@@ -505,10 +605,10 @@ class ReviewStore:
         earlier_labels = [(row[0], json.loads(row[1])) for row in earlier]
 
         if level == 1:
-            agrees = _level1_agrees(item, triplet, verdict, steps, earlier_labels)
-            if agrees and len(earlier_labels) + 1 < item["reviews_required"]:
+            # Double review is blind: decide only once every required label is in.
+            if len(earlier_labels) + 1 < item["reviews_required"]:
                 return "pending"
-            decisive = agrees
+            decisive = _level1_agrees(item, triplet, verdict, steps, earlier_labels)
         else:
             decisive = verdict != "unsure"
             # A level-2 decision overrules the level-1 labels, so their steps are not reused.
@@ -547,6 +647,11 @@ class ReviewStore:
             ).fetchall()
         return [_event_from_row(row) for row in rows]
 
+    def final_ids(self) -> set[str]:
+        """Return the ids of the final items."""
+        with self._transaction(write=False) as conn:
+            return {row[0] for row in conn.execute("SELECT triplet_id FROM items WHERE status = 'final'")}
+
     def final_labels(self) -> dict[str, ReviewEvent]:
         """Return the decisive label of each final item, keyed by triplet id, in queue order.
 
@@ -566,15 +671,26 @@ class ReviewStore:
             ).fetchall()
         return {row["triplet_id"]: _event_from_row(row) for row in rows}
 
-    def stats(self) -> dict[str, Any]:
-        """Summarise the queue: items per status, labels per reviewer and the escalation rate.
+    def stats(self, *, now: datetime | None = None) -> dict[str, Any]:
+        """Summarise the queue: depth, throughput, escalation, agreement and per-reviewer quality.
 
         `escalation_rate` is the share of labelled items that were ever
-        escalated (None before the first label). Per reviewer, `agreement_rate`
-        is the share of their labels on final items that match the final
-        verdict, and `gold_accuracy` the share of their labels on gold items
-        that match the construction label. Both are None without such labels.
+        escalated (None before the first label). `queue_depth` counts items
+        still open (pending or escalated). `throughput` counts labels and final
+        decisions in the last hour and day, and labels per hour between the
+        first and the last label. `kappa` is Cohen's kappa between the first two
+        level-1 verdicts of double-reviewed items (see components.review.metrics).
+        Per reviewer, `agreement_rate` is the share of their labels on final
+        items that match the final verdict, `gold_accuracy` the share of their
+        labels on gold items that match the construction label, `kappa` their
+        agreement with the other reviewer of their double-reviewed items, and
+        `median_seconds` the median time per label. Rates are None without data.
         """
+        from components.review.metrics import cohen_kappa, double_review_pairs, per_reviewer_kappa
+
+        now = now or datetime.now(timezone.utc)
+        hour_ago = (now - timedelta(hours=1)).isoformat(timespec="microseconds")
+        day_ago = (now - timedelta(days=1)).isoformat(timespec="microseconds")
         with self._transaction(write=False) as conn:
             status_counts = dict.fromkeys(STATUSES, 0)
             for status, count in conn.execute(
@@ -589,24 +705,107 @@ class ReviewStore:
             ).fetchone()
             total_labels = conn.execute("SELECT COUNT(*) FROM labels").fetchone()[0]
             reviewer_rows = conn.execute(_REVIEWER_STATS_SQL).fetchall()
+            gold_items = conn.execute("SELECT COUNT(*) FROM items WHERE gold = 1").fetchone()[0]
+            double_items = conn.execute(
+                "SELECT COUNT(*) FROM items WHERE reviews_required >= 2"
+            ).fetchone()[0]
+            window = conn.execute(
+                """
+                SELECT COALESCE(SUM(created_at >= ?), 0), COALESCE(SUM(created_at >= ?), 0),
+                       MIN(created_at), MAX(created_at)
+                FROM labels
+                """,
+                (hour_ago, day_ago),
+            ).fetchone()
+            finals_day = conn.execute(
+                "SELECT COUNT(*) FROM items WHERE status = 'final' AND finalized_at >= ?",
+                (day_ago,),
+            ).fetchone()[0]
+            double_rows = conn.execute(
+                """
+                SELECT labels.triplet_id, labels.reviewer_id, labels.verdict FROM labels
+                JOIN items ON items.triplet_id = labels.triplet_id
+                WHERE items.reviews_required >= 2 AND labels.level = 1
+                ORDER BY labels.label_id
+                """
+            ).fetchall()
+            seconds_rows = conn.execute(
+                "SELECT reviewer_id, seconds_spent FROM labels WHERE seconds_spent IS NOT NULL "
+                "ORDER BY reviewer_id, seconds_spent"
+            ).fetchall()
 
-        reviewers = {row["reviewer_id"]: _reviewer_stats(row) for row in reviewer_rows}
+        pairs = double_review_pairs((row[0], row[1], row[2]) for row in double_rows)
+        kappa = cohen_kappa([(a[1], b[1]) for a, b in pairs])
+        kappa_by_reviewer = per_reviewer_kappa(pairs)
+        seconds_by_reviewer: dict[str, list[float]] = {}
+        for reviewer_id, seconds in seconds_rows:
+            seconds_by_reviewer.setdefault(reviewer_id, []).append(float(seconds))
+
+        reviewers = {}
+        for row in reviewer_rows:
+            entry = _reviewer_stats(row)
+            mine = kappa_by_reviewer.get(row["reviewer_id"])
+            entry["double_reviewed"] = 0 if mine is None else mine["items"]
+            entry["kappa"] = None if mine is None else mine["kappa"]
+            entry["median_seconds"] = _median(seconds_by_reviewer.get(row["reviewer_id"], []))
+            reviewers[row["reviewer_id"]] = entry
+
+        labels_hour, labels_day, first_label, last_label = window
+        span_hours = None
+        if first_label is not None and last_label is not None:
+            span = datetime.fromisoformat(last_label) - datetime.fromisoformat(first_label)
+            span_hours = span.total_seconds() / 3600
         return {
             "items": sum(status_counts.values()),
             "status": status_counts,
+            "queue_depth": status_counts["pending"] + status_counts["escalated"],
+            "gold_items": gold_items,
+            "double_review_items": double_items,
             "labels": total_labels,
             "labels_per_reviewer": {rid: entry["labels"] for rid, entry in reviewers.items()},
             "escalation_rate": escalated / labelled if labelled else None,
+            "throughput": {
+                "labels_last_hour": labels_hour,
+                "labels_last_day": labels_day,
+                "final_last_day": finals_day,
+                "labels_per_hour": (
+                    total_labels / span_hours if span_hours and span_hours > 0 else None
+                ),
+            },
+            "kappa": kappa,
             "reviewers": reviewers,
         }
 
-    def export(self, path: str | Path) -> int:
-        """Write the final items as JSONL, atomically, and return how many were written.
+    def export(self, path: str | Path, format: str | None = None) -> int:
+        """Write the final items as JSONL or parquet, atomically, and return how many were written.
 
-        Each line contains the triplet, whose `review` list is extended with the
-        store's history of the item, the final verdict, error steps and error
-        type, the deciding reviewer and level, and the ids of all its reviewers.
+        The format follows `format`, else the file suffix (`.parquet`, anything
+        else JSONL). Each record contains the triplet, whose `review` list is
+        extended with the store's history of the item, the final verdict,
+        error steps and error type, the deciding reviewer and level, the ids of
+        all its reviewers, their comments, and `agreement`: the share of its
+        level-1 labels whose verdict matches the final verdict. Parquet stores
+        the nested fields (`triplet`, `labels`) as JSON text.
         """
+        path = Path(path)
+        if format is None:
+            format = "parquet" if path.suffix == ".parquet" else "jsonl"
+        if format not in EXPORT_FORMATS:
+            raise InputError(
+                f"export format {format!r} is not supported",
+                field="format",
+                hint=f"Use one of: {', '.join(EXPORT_FORMATS)}",
+            )
+        records = self.export_records()
+        if format == "jsonl":
+            write_jsonl_atomic(path, records)
+        else:
+            _write_parquet_atomic(path, records)
+        logger.info("exported %d final item(s) to %s", len(records), path)
+        return len(records)
+
+    def export_records(self) -> list[dict[str, Any]]:
+        """Return the records that export() writes, in queue order."""
         with self._transaction(write=False) as conn:
             items = conn.execute(
                 """
@@ -625,11 +824,7 @@ class ReviewStore:
                 """
             ):
                 history.setdefault(row["triplet_id"], []).append(_event_from_row(row))
-
-        records = [_export_record(item, history[item["triplet_id"]]) for item in items]
-        write_jsonl_atomic(path, records)
-        logger.info("exported %d final item(s) to %s", len(records), path)
-        return len(records)
+        return [_export_record(item, history[item["triplet_id"]]) for item in items]
 
     def decisions_digest(self) -> str:
         """Return a sha256 hex digest of the final decisions (id, verdict, error steps, error type).
@@ -851,6 +1046,8 @@ def _export_record(item: sqlite3.Row, history: list[ReviewEvent]) -> dict[str, A
     triplet = Triplet.model_validate_json(item["triplet_json"])
     reviewed = triplet.model_copy(update={"review": [*triplet.review, *history]})
     reviewer_ids = list(dict.fromkeys(event.reviewer for event in history))
+    level_1 = [event for event in history if event.level == 1]
+    agreeing = sum(1 for event in level_1 if event.verdict == item["final_verdict"])
     return {
         "triplet_id": item["triplet_id"],
         "triplet": reviewed.model_dump(mode="json"),
@@ -860,6 +1057,12 @@ def _export_record(item: sqlite3.Row, history: list[ReviewEvent]) -> dict[str, A
         "decided_by": item["decided_by"],
         "decided_level": item["decided_level"],
         "reviewers": reviewer_ids,
+        "comments": [
+            {"reviewer": event.reviewer, "level": event.level, "comment": event.comment}
+            for event in history
+            if event.comment
+        ],
+        "agreement": agreeing / len(level_1) if level_1 else None,
         "reason": item["reason"],
         "gold": bool(item["gold"]),
         "enqueued_at": item["enqueued_at"],
@@ -907,3 +1110,84 @@ def _reviewer_stats(row: sqlite3.Row) -> dict[str, Any]:
 
 def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def _median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _write_parquet_atomic(path: Path, records: list[dict[str, Any]]) -> None:
+    """Write export records as one parquet table; nested fields go in as JSON text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from components.io import atomic_path
+
+    schema = pa.schema(
+        [
+            ("triplet_id", pa.string()),
+            ("problem_id", pa.string()),
+            ("final_verdict", pa.string()),
+            ("final_error_steps", pa.list_(pa.int64())),
+            ("final_error_type", pa.string()),
+            ("decided_by", pa.string()),
+            ("decided_level", pa.int64()),
+            ("reviewers", pa.list_(pa.string())),
+            ("comments", pa.list_(pa.string())),
+            ("agreement", pa.float64()),
+            ("reason", pa.string()),
+            ("gold", pa.bool_()),
+            ("enqueued_at", pa.string()),
+            ("finalized_at", pa.string()),
+            ("labels_json", pa.string()),
+            ("triplet_json", pa.string()),
+        ]
+    )
+    columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+    for record in records:
+        triplet = record["triplet"]
+        row = {
+            "triplet_id": record["triplet_id"],
+            "problem_id": triplet["problem_id"],
+            "final_verdict": record["final_verdict"],
+            "final_error_steps": record["final_error_steps"],
+            "final_error_type": record["final_error_type"],
+            "decided_by": record["decided_by"],
+            "decided_level": record["decided_level"],
+            "reviewers": record["reviewers"],
+            "comments": [
+                f"{entry['reviewer']} (level {entry['level']}): {entry['comment']}"
+                for entry in record["comments"]
+            ],
+            "agreement": record["agreement"],
+            "reason": record["reason"],
+            "gold": record["gold"],
+            "enqueued_at": record["enqueued_at"],
+            "finalized_at": record["finalized_at"],
+            "labels_json": json.dumps(triplet["review"], ensure_ascii=False),
+            "triplet_json": json.dumps(triplet, ensure_ascii=False, sort_keys=True),
+        }
+        for name in schema.names:
+            columns[name].append(row[name])
+    table = pa.table(columns, schema=schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_export(path: str | Path) -> list[Triplet]:
+    """Read an export (JSONL or parquet) back as reviewed triplets, with their review history."""
+    from components.io import iter_jsonl, require_file
+
+    file = require_file(path, "review export")
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(file, columns=["triplet_json"]).column("triplet_json").to_pylist()
+        return [Triplet.model_validate_json(text) for text in rows]
+    return [Triplet.model_validate(record["triplet"]) for _, record in iter_jsonl(file)]

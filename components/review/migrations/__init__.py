@@ -1,0 +1,94 @@
+"""Alembic migrations of the review store.
+
+Revision 0001 is the version-1 schema that `ReviewStore` has always created
+(items, labels, reviewers, schema_version). Later revisions add the tables of
+the web service (sign-in tokens, sessions, drafts, item assignments,
+idempotent submissions). `ReviewStore` upgrades a store to `HEAD` when it opens
+it, so a store written by an older reprolab is migrated in place.
+
+The `schema_version` table keeps the version of the label data model (what
+`export()` and `final_labels()` read). A revision that changes those tables also
+bumps it; revisions that only add tables beside them, like 0002, leave it at 1.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from components.errors import InputError
+
+HERE = Path(__file__).resolve().parent
+HEAD = "0002"
+REVISIONS = ("0001", "0002")
+
+
+def current_revision(conn: sqlite3.Connection) -> str | None:
+    """Return the store's alembic revision, or None when it was never migrated by alembic."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+    ).fetchone()
+    if exists is None:
+        return None
+    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    return None if row is None else str(row[0])
+
+
+def alembic_config(connection=None, url: str | None = None):
+    """Return an alembic Config for these migrations, bound to a SQLAlchemy connection or a URL."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(path: str | Path, revision: str = "head", *, timeout: float = 30.0) -> None:
+    """Upgrade the SQLite store at `path` to `revision`, in one transaction that holds the write lock.
+
+    `BEGIN IMMEDIATE` makes concurrent upgraders wait for each other; the
+    second one finds the store at head and does nothing.
+    """
+    import logging
+
+    from alembic import command
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.pool import NullPool
+
+    alembic_logger = logging.getLogger("alembic")
+    if alembic_logger.level == logging.NOTSET:
+        alembic_logger.setLevel(logging.WARNING)  # one line per revision is noise in the CLI
+
+    engine = create_engine(
+        f"sqlite:///{Path(path)}", poolclass=NullPool, connect_args={"timeout": timeout}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def check_revision(revision: str | None, path: Path) -> None:
+    """Raise InputError when the store was migrated by a newer reprolab than this one."""
+    if revision is not None and revision not in REVISIONS:
+        raise InputError(
+            f"review store is at migration revision {revision!r}, which this version of "
+            f"reprolab does not know (it knows up to {HEAD!r})",
+            path=path,
+            hint="Use the reprolab release that wrote this store",
+        )
