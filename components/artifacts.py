@@ -51,7 +51,11 @@ class ArtifactStore:
         self.root = self.home / ".reprolab" / "store"
 
     def resolve(self, ref: ArtifactRef) -> Path:
-        """Return the absolute path of `ref`, raising if it is missing or its content changed."""
+        """Return the absolute path of `ref`, raising InputError if the file is missing.
+
+        The content is not re-hashed here: stored files are never rewritten, so
+        an existing file still has the content its name records.
+        """
         path = self.home / ref.path
         if not path.exists():
             raise InputError(

@@ -50,6 +50,17 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(f"  artifact {key}: {value}")
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value}: must be at least 1")
+    return value
+
+
 # Commands
 
 
@@ -197,8 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval-rm", help="evaluate a reward model on labelled proofs")
     evaluate.add_argument("--model", required=True, help="checkpoint folder or MLflow URI (models:/proof-rm/1, runs:/ID/reward_model)")
     evaluate.add_argument("--data", required=True, help="OPC parquet, PRMBench JSONL or folder, or triplets JSONL")
-    evaluate.add_argument("--limit", type=int, help="evaluate only the first N records")
-    evaluate.add_argument("--batch-size", type=int, default=16, help="proofs per scoring batch")
+    evaluate.add_argument("--limit", type=positive_int, help="evaluate only the first N records")
+    evaluate.add_argument("--batch-size", type=positive_int, default=16, help="proofs per scoring batch")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON on the last line")
     evaluate.set_defaults(handler=cmd_eval_rm)
 

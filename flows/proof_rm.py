@@ -16,6 +16,7 @@ from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
 from flows.config import STAGES, ProofRMConfig
+from flows.settings import project_home
 from tasks.proofs import (
     generate_task,
     input_fingerprints,
@@ -141,8 +142,8 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
         "review": review_counts,
         "artifacts": {
             "data": versioned["path"],
-            "checkpoint": training["checkpoint"].path,
-            "evaluation": evaluation.path,
+            "checkpoint": str(project_home() / training["checkpoint"].path),
+            "evaluation": str(project_home() / evaluation.path),
             **registered,
         },
     }

@@ -86,6 +86,8 @@ def run_review_command(args: argparse.Namespace, stdin: TextIO | None = None, st
             else:
                 print(json.dumps(stats, indent=2, sort_keys=True, default=str), file=stdout)
         elif args.review_command == "export":
+            if args.out.is_dir():
+                raise InputError("output path is a folder", path=args.out, hint="Pass a file path such as final.jsonl")
             count = store.export(args.out, format=args.format)
             print(f"wrote {count} final labels to {args.out}", file=stdout)
         elif args.review_command == "next":

@@ -307,16 +307,18 @@ def load_external_task(path: Path, fingerprint: dict[str, str], limit: int | Non
     from components.proofs.importers import load_triplets
 
     logger = get_run_logger()
-    triplets = sorted(load_triplets(path), key=lambda t: t.triplet_id)
+    triplets = sorted(load_triplets(path), key=lambda t: (t.problem_id, t.triplet_id))
     if limit is not None and len(triplets) > limit:
-        # Keep whole problems, so best-of-n compares every proof of a kept problem.
-        kept, problems = [], set()
+        # Keep whole problems, so best-of-n compares every proof of a kept problem; the first
+        # problem is kept even when it alone has more than `limit` proofs.
+        by_problem: dict[str, list[Triplet]] = {}
         for triplet in triplets:
-            if triplet.problem_id not in problems:
-                if len(kept) >= limit:
-                    continue
-                problems.add(triplet.problem_id)
-            kept.append(triplet)
+            by_problem.setdefault(triplet.problem_id, []).append(triplet)
+        kept: list[Triplet] = []
+        for group in by_problem.values():
+            if kept and len(kept) + len(group) > limit:
+                continue
+            kept.extend(group)
         triplets = kept
     logger.info("external data %s: %d triplets, %s", path, len(triplets), dict(Counter(t.label for t in triplets)))
     return _store().put_jsonl("external", triplets)

@@ -38,6 +38,7 @@ def publish_dataset(home: Path, name: str, files: dict[str, Path], manifest: dic
     data.mkdir(exist_ok=True)
     target = data / name
     staging = Path(tempfile.mkdtemp(dir=data, prefix=f".{name}.staging-"))
+    staging.chmod(0o755)  # mkdtemp creates 0700; the published folder is readable like any dataset
     try:
         for file_name, source in files.items():
             shutil.copyfile(source, staging / file_name)

@@ -128,3 +128,11 @@ def test_ui_serves_mlflow_on_loopback(cli_home):
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("flag", ["--limit", "--batch-size"])
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_eval_rm_rejects_invalid_counts(flag, value, cli_home):
+    result = reprolab("eval-rm", "--model", "m", "--data", "d.jsonl", flag, value, home=cli_home, timeout=60)
+    assert result.returncode == 2
+    assert "invalid count" in result.stderr

@@ -164,3 +164,18 @@ def test_version_task_runs_dvc_add(home):
         again = version_task.fn("proof-rm", refs, {"preset": "test"})
     assert changed["dvc_md5"] != result["dvc_md5"]
     assert again["dvc_md5"] == changed["dvc_md5"]
+
+
+def test_load_external_limit_keeps_whole_problems(home, tmp_path):
+    from prefect.logging import disable_run_logger
+
+    from components.io import write_jsonl_atomic
+    from tasks.proofs import load_external_task
+
+    triplets = [make_triplet(f"p{i}", j, "correct", "correct") for i in range(10) for j in range(3)]
+    path = write_jsonl_atomic(tmp_path / "external.jsonl", triplets)
+    with disable_run_logger():
+        ref = load_external_task.fn(path, {}, 10)
+    kept = ArtifactStore(home).read_jsonl(ref, Triplet)
+    assert len(kept) == 9  # three whole problems; a fourth would pass the limit
+    assert {t.problem_id for t in kept} == {"p0", "p1", "p2"}
