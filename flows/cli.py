@@ -143,8 +143,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-
     from flows.settings import project_home
 
     home = project_home()
@@ -154,8 +152,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
         "--default-artifact-root", (home / "mlartifacts").as_uri(),
         "--host", args.host, "--port", str(args.port),
     ]
-    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)")
-    return subprocess.call(command)
+    print(f"MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)", flush=True)
+    # Replace this process, so stopping its PID stops the MLflow server rather than orphaning it.
+    os.execv(sys.executable, command)
+    return EXIT_FAILURE  # not reached: execv returns only by raising
 
 
 def cmd_serve_rm(args: argparse.Namespace) -> int:
