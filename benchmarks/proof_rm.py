@@ -90,7 +90,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "results" / "proof-rm.md")
+    parser.add_argument("--report-only", type=Path, metavar="HOME",
+                        help="write the quality tables from the newest evaluation in this project home, without runs or timings")
     args = parser.parse_args()
+
+    if args.report_only is not None:
+        newest = max((args.report_only / ".reprolab" / "store" / "evaluation").glob("*.json"), key=lambda p: p.stat().st_mtime)
+        write_page(args, json.loads(newest.read_text()), None, None, None)
+        return
 
     with tempfile.TemporaryDirectory(prefix="reprolab-bench-") as scratch:
         home = Path(scratch)
@@ -104,12 +111,19 @@ def main() -> None:
             evaluated, _ = run_cli(["eval-rm", "--model", str(home / summary["artifacts"]["checkpoint"]),
                                     "--data", str(opc), "--json"], home)
             throughput = evaluated["metrics"]["proofs_per_second"]
+    write_page(args, reports, cold, cached, throughput)
 
+
+def write_page(args: argparse.Namespace, reports: dict, cold: float | None, cached: float | None,
+               throughput: float | None) -> None:
     lines = [
         "# proof-rm results",
         "",
-        f"Written by `python benchmarks/proof_rm.py --preset {args.preset}` on {datetime.now(timezone.utc):%Y-%m-%d}.",
-        f"Machine: {machine()}.",
+        f"Written by `python benchmarks/proof_rm.py --preset {args.preset}"
+        + (f" --report-only {args.report_only}" if args.report_only else "")
+        + f"` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} when the page was written "
+        "(other jobs may have shared the cores, which inflates wall times but not the quality figures).",
         "",
         "The reward model and every baseline train on the same training split of generated triplets "
         "(built-in bank and IMO-ProofBench problems when present). The Open Proof Corpus and PRMBench sets "
@@ -127,12 +141,13 @@ def main() -> None:
                       "| error type | n | accuracy | mean P(correct) |", "|---|---|---|---|"]
             lines += [f"| {row['group']} | {int(row['n'])} | {fmt(row['accuracy'])} | {fmt(row['mean_score'])} |" for row in by_type]
             lines.append("")
-    lines += [
-        "## Speed",
-        "",
-        f"- `reprolab run proof-rm --preset {args.preset}` cold: {cold:.0f} s; again with every stage cached: "
-        f"{cached:.0f} s; ratio cold / cached = {cold / cached:.1f}. Both include Prefect's ephemeral server start.",
-    ]
+    lines += ["## Speed", ""]
+    if cold is None or cached is None:
+        lines.append("- Not measured in this run (`--report-only`).")
+    else:
+        lines.append(f"- `reprolab run proof-rm --preset {args.preset}` cold: {cold:.0f} s; again with every stage "
+                     f"cached: {cached:.0f} s; ratio cold / cached = {cold / cached:.1f}. Both include Prefect's "
+                     "ephemeral server start.")
     if throughput is not None:
         lines.append(f"- Reward-model scoring on the Open Proof Corpus (`reprolab eval-rm`, cold embedding cache, "
                      f"long proofs windowed): {throughput:.1f} proofs per second.")
