@@ -90,6 +90,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="default")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "docs" / "results" / "proof-rm.md")
+    parser.add_argument("--eval-limit", type=int, default=None,
+                        help="score only the first N Open Proof Corpus records in the throughput measurement")
     parser.add_argument("--report-only", type=Path, metavar="HOME",
                         help="write the quality tables from the newest evaluation in this project home, without runs or timings")
     args = parser.parse_args()
@@ -108,8 +110,9 @@ def main() -> None:
         throughput = None
         opc = SHARED / "opc" / "opc_dev.parquet"
         if opc.exists():
+            limit = ["--limit", str(args.eval_limit)] if args.eval_limit else []
             evaluated, _ = run_cli(["eval-rm", "--model", str(home / summary["artifacts"]["checkpoint"]),
-                                    "--data", str(opc), "--json"], home)
+                                    "--data", str(opc), "--json", *limit], home)
             throughput = evaluated["metrics"]["proofs_per_second"]
     write_page(args, reports, cold, cached, throughput)
 
@@ -121,6 +124,7 @@ def write_page(args: argparse.Namespace, reports: dict, cold: float | None, cach
         "",
         f"Written by `python benchmarks/proof_rm.py --preset {args.preset}"
         + (f" --report-only {args.report_only}" if args.report_only else "")
+        + (f" --eval-limit {args.eval_limit}" if args.eval_limit else "")
         + f"` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
         f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} when the page was written "
         "(other jobs may have shared the cores, which inflates wall times but not the quality figures).",
