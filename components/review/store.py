@@ -26,6 +26,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,23 @@ from components.io import write_jsonl_atomic
 from components.proofs.schema import ErrorType, ReviewEvent, Triplet
 
 logger = logging.getLogger(__name__)
+
+
+def _set_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """Switch to WAL mode and return the journal mode, retrying while another connection holds a lock.
+
+    SQLite can answer the journal-mode change with "database is locked" at once,
+    without waiting on the busy timeout, when several connections open a new
+    file together; the retries wait for at most `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 SCHEMA_VERSION = 1
 STATUSES = ("pending", "escalated", "final")
@@ -175,7 +193,7 @@ class ReviewStore:
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = _set_wal(conn, timeout)
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise InputError(
