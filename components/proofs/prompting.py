@@ -78,11 +78,11 @@ def parse_json_reply(text: str) -> dict[str, Any]:
     body = _FENCE.sub("", text.strip())
     start, end = body.find("{"), body.rfind("}")
     if start < 0 or end <= start:
-        raise LLMError("unparseable", f"reply holds no JSON object: {text[:160]!r}")
+        raise LLMError("unparseable", f"reply contains no JSON object: {text[:160]!r}")
     try:
         value = json.loads(body[start : end + 1])
     except ValueError as exc:
-        raise LLMError("unparseable", f"reply holds invalid JSON ({exc}): {text[:160]!r}") from exc
+        raise LLMError("unparseable", f"reply contains invalid JSON ({exc}): {text[:160]!r}") from exc
     if not isinstance(value, dict):
         raise LLMError("unparseable", f"reply JSON is not an object: {text[:160]!r}")
     return value

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 def _set_wal(conn: sqlite3.Connection, timeout: float) -> str:
     """Switch to WAL mode and return the journal mode, retrying while another connection holds a lock.
 
-    SQLite can answer the journal-mode change with "database is locked" at once,
+    SQLite can reject the journal-mode change with "database is locked" at once,
     without waiting on the busy timeout, when several connections open a new
     file together; the retries wait for at most `timeout` seconds.
     """

@@ -70,7 +70,8 @@ def test_human_policy_pauses_until_final_then_trains_on_export(prefect_harness, 
     assert counts["final_by_review"] == counts["kept"]  # only human-reviewed items train
     assert counts["gold"] > 0
     states = flow_state_names(summary["prefect_flow_run_id"])
-    assert "Paused" in states and states[-1] == "Completed"
+    assert "Paused" in states
+    assert states[-1] == "Completed"
     assert summary["artifacts"]["model_uri"].startswith("models:/")
 
 

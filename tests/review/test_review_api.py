@@ -56,7 +56,8 @@ def signed_in(server: Server, reviewer: str) -> tuple[httpx.Client, str]:
 def test_binds_loopback_and_sends_security_headers(server: Server):
     response = httpx.get(f"{server.url}/login")
     csp = response.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "reprolab_login_csrf" in response.headers["set-cookie"]
@@ -80,11 +81,13 @@ def test_sign_in_required(server: Server):
     assert httpx.get(f"{server.url}/api/next").status_code == 401
     assert httpx.get(f"{server.url}/api/next", headers={"Authorization": "Bearer rvw_wrong"}).status_code == 401
     response = httpx.get(f"{server.url}/queue")
-    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
     login = httpx.Client(base_url=server.url)
     page = login.get("/login")
     bad = login.post("/login", data={"token": "rvw_not-a-token", "csrf_token": csrf_of(page.text)})
-    assert bad.status_code == 401 and "not valid" in bad.text
+    assert bad.status_code == 401
+    assert "not valid" in bad.text
 
 
 def test_csrf_required_on_every_form(server: Server):
@@ -114,7 +117,8 @@ def test_csrf_required_on_every_form(server: Server):
         assert all(event["reviewer"] != "cy" for event in lead.get(f"/api/l2/items/{triplet_id}/history").json()["labels"])
     # The real form posts and redirects to the next item.
     ok = client.post(f"/items/{triplet_id}/label", data=form | {"csrf_token": csrf})
-    assert ok.status_code == 303 and ok.headers["location"].startswith("/next?done=")
+    assert ok.status_code == 303
+    assert ok.headers["location"].startswith("/next?done=")
     assert client.post("/logout", data={"csrf_token": csrf}).status_code == 303
     assert client.get("/queue").status_code == 303
 
@@ -137,7 +141,8 @@ def test_proof_and_comment_text_escaped(server: Server):
     html = lead.get("/items/hostile").text
     assert 'id="history"' in html
     assert "&lt;script&gt;alert(&#34;c&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(3)&gt;" in html
-    assert "<img src=x" not in html and '<script>alert("c")' not in html
+    assert "<img src=x" not in html
+    assert '<script>alert("c")' not in html
 
 
 def test_level1_cannot_use_level2_endpoints(server: Server):
@@ -159,7 +164,7 @@ def test_level1_cannot_use_level2_endpoints(server: Server):
     assert client.get("/items/disputed").status_code == 409
     assert client.get("/stats").status_code == 403
     assert client.get("/l2").status_code == 403
-    # The level-2 reviewer sees and decides it.
+    # The level-2 reviewer gets the item and decides it.
     with server.client("lead") as lead:
         escalated = [item["triplet_id"] for item in lead.get("/api/l2/escalated").json()["items"]]
         assert "disputed" in escalated
@@ -167,7 +172,8 @@ def test_level1_cannot_use_level2_endpoints(server: Server):
         assert [(event["reviewer"], event["verdict"]) for event in history] == [("ben", "correct")]
         decided = lead.post("/api/items/disputed/labels", json={"verdict": "incorrect", "error_steps": [1],
                                                                  "request_id": "l2-decide-0001"})
-        assert decided.status_code == 201 and decided.json()["status"] == "final"
+        assert decided.status_code == 201
+        assert decided.json()["status"] == "final"
 
 
 def test_level1_does_not_see_other_labels_in_double_review(server: Server):
@@ -176,11 +182,13 @@ def test_level1_does_not_see_other_labels_in_double_review(server: Server):
                                                              "comment": "ana-secret-note"}).status_code == 201
     with server.client("ben") as ben:
         item = ben.get("/api/items/double-1").json()["item"]
-        assert item["history"] == [] and item["status"] == "pending"
+        assert item["history"] == []
+        assert item["status"] == "pending"
         assert "ana-secret-note" not in json.dumps(item)
     client, _ = signed_in(server, "ben")
     html = client.get("/items/double-1").text
-    assert "ana-secret-note" not in html and 'id="history"' not in html
+    assert "ana-secret-note" not in html
+    assert 'id="history"' not in html
     with server.client("ben") as ben:
         # Blind double review: the first label's disagreement shows only after the second one.
         assert ben.post("/api/items/double-1/labels", json={"verdict": "correct"}).json()["status"] == "escalated"
@@ -192,7 +200,8 @@ def test_submission_idempotent_by_request_id(server: Server):
         triplet_id = cy.get("/api/next").json()["item"]["triplet_id"]
         first = cy.post(f"/api/items/{triplet_id}/labels", json=body)
         again = cy.post(f"/api/items/{triplet_id}/labels", json=body)
-        assert first.status_code == 201 and again.status_code == 200
+        assert first.status_code == 201
+        assert again.status_code == 200
         assert again.json() == first.json() | {"replayed": True}
         # Another item with the same request id is a conflict, not a silent replay.
         other = cy.get("/api/next").json()["item"]["triplet_id"]
@@ -261,4 +270,5 @@ def test_stats_and_exports(server: Server):
     assert table.num_rows == len(records) == stats["status"]["final"] > 0
     assert set(table.column("triplet_id").to_pylist()) == {record["triplet_id"] for record in records}
     assert {"reviewers", "comments", "agreement", "final_verdict"} <= set(table.column_names)
-    assert "Cohen" in page.text and 'id="reviewer-stats"' in page.text
+    assert "Cohen" in page.text
+    assert 'id="reviewer-stats"' in page.text

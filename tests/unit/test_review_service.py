@@ -141,7 +141,8 @@ def test_stats_kappa_gold_throughput(service: ReviewService):
     assert stats["reviewers"]["alice"]["median_seconds"] == pytest.approx(12.5)
     assert stats["reviewers"]["dan"]["gold_accuracy"] == pytest.approx(0.5)
     assert stats["reviewers"]["dan"]["kappa"] is None
-    assert stats["gold_items"] == 2 and stats["double_review_items"] == 6
+    assert stats["gold_items"] == 2
+    assert stats["double_review_items"] == 6
     assert stats["throughput"]["labels_last_hour"] == 14
     assert stats["queue_depth"] == stats["status"]["pending"] + stats["status"]["escalated"]
 
@@ -153,7 +154,8 @@ def test_request_id_replays_instead_of_duplicating(service: ReviewService):
     service.enqueue([make_triplet("a"), make_triplet("b")], reason="r", reviews_required=2)
     first = service.submit_label("a", "alice", "correct", request_id="req-1")
     again = service.submit_label("a", "alice", "correct", request_id="req-1")
-    assert again.replayed and (again.status, again.label_id) == (first.status, first.label_id)
+    assert again.replayed
+    assert (again.status, again.label_id) == (first.status, first.label_id)
     assert len(service.history("a")) == 1
     with pytest.raises(InputError, match="request_id"):
         service.submit_label("b", "alice", "correct", request_id="req-1")
@@ -182,7 +184,8 @@ def test_export_parquet_round_trip(service: ReviewService, tmp_path: Path):
 
 def test_tokens_hashed_and_revocable(service: ReviewService):
     token = service.issue_token("alice")
-    assert token.startswith("rvw_") and len(token) > 40
+    assert token.startswith("rvw_")
+    assert len(token) > 40
     with service._transaction(write=False) as conn:
         stored = [row[0] for row in conn.execute("SELECT token_hash FROM reviewer_tokens")]
     assert stored == [hash_secret(token)]
