@@ -8,14 +8,17 @@ Two runs against a real `reprolab review serve` process on 127.0.0.1:
    the reviews are acknowledged, and restarted on the same port a moment later.
    Clients retry failed requests with the same request id.
 
-After each run the store is read directly. A review is acknowledged when the
+Both runs go once against an SQLite store and once against a PostgreSQL
+store (a durable server that the benchmark starts on 127.0.0.1 with Debian's
+PostgreSQL; only the review server is killed). After each run the store is
+read directly. A review is acknowledged when the
 client received 200 or 201. Zero lost means every acknowledged review is in the
 store (checked again right after the kill, before the restart); zero duplicated
 means no (item, reviewer, level) has two labels and the store holds exactly one
 label per review the clients set out to submit.
 
-    python benchmarks/review_load.py                     # 50 clients, 2,000 reviews
-    python benchmarks/review_load.py --clients 5 --reviews 100 --no-write
+    python benchmarks/review_load.py                     # 50 clients, 2,000 reviews, both stores
+    python benchmarks/review_load.py --clients 5 --reviews 100 --backend sqlite --no-write
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import platform
 import random
 import sqlite3
+from contextlib import ExitStack
 import statistics
 import subprocess
 import sys
@@ -42,7 +46,10 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from components.review.testing import PostgresCluster  # noqa: E402
 from tests.review.helpers import Server, free_port, make_triplet, seeded_store  # noqa: E402
+
+BACKENDS = ("sqlite", "postgresql")
 
 RESULTS = PROJECT_ROOT / "docs" / "results" / "review.md"
 
@@ -62,6 +69,7 @@ class RunResult:
     name: str
     clients: int
     planned: int
+    backend: str = "sqlite"
     seconds: float = 0.0
     acks: list[Ack] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
@@ -84,7 +92,7 @@ class RunResult:
             return round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1) if lat else None
 
         return {
-            "run": self.name, "clients": self.clients, "planned_reviews": self.planned,
+            "run": self.name, "store": self.backend, "clients": self.clients, "planned_reviews": self.planned,
             "acknowledged": len(self.acks), "labels_in_store": self.labels_in_store,
             "lost": self.lost, "duplicated": self.duplicates,
             "in_store_but_unacknowledged": self.unacknowledged_in_store,
@@ -99,16 +107,14 @@ class RunResult:
         }
 
 
-def build_store(folder: Path, clients: int, reviews: int) -> tuple[Path, dict[str, str]]:
+def build_store(store: Path | str, clients: int, reviews: int) -> dict[str, str]:
     """Queue items needing exactly `reviews` level-1 labels: a fifth of the reviews go to double review."""
     double = reviews // 5 // 2
     single = reviews - 2 * double
     items = [(make_triplet(f"s{n:05d}", precheck="correct"), {}) for n in range(single)]
     items += [(make_triplet(f"d{n:05d}", "incorrect", precheck="incorrect"), {"reviews_required": 2})
               for n in range(double)]
-    store = folder / "review.db"
-    tokens = seeded_store(store, {f"r{n:02d}": 1 for n in range(clients)}, items)
-    return store, tokens
+    return seeded_store(store, {f"r{n:02d}": 1 for n in range(clients)}, items)
 
 
 def reviewer_client(server: Server, reviewer: str, result: RunResult, lock: threading.Lock,
@@ -172,12 +178,22 @@ def reviewer_client(server: Server, reviewer: str, result: RunResult, lock: thre
                 break
 
 
-def check_store(store: Path, result: RunResult) -> None:
-    with sqlite3.connect(store) as conn:
-        rows = conn.execute("SELECT label_id, triplet_id, reviewer_id FROM labels").fetchall()
-        duplicates = conn.execute(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM labels GROUP BY triplet_id, reviewer_id, level HAVING COUNT(*) > 1)"
-        ).fetchone()[0]
+def read_labels(store: Path | str) -> tuple[list[tuple], int]:
+    """Read the labels and the number of duplicated (item, reviewer, level) keys straight from the database."""
+    labels = "SELECT label_id, triplet_id, reviewer_id FROM labels"
+    duplicated = ("SELECT COUNT(*) FROM (SELECT 1 FROM labels GROUP BY triplet_id, reviewer_id, level "
+                  "HAVING COUNT(*) > 1) AS groups")
+    if isinstance(store, Path):
+        with sqlite3.connect(store) as conn:
+            return conn.execute(labels).fetchall(), conn.execute(duplicated).fetchone()[0]
+    import psycopg
+
+    with psycopg.connect(store) as conn:
+        return conn.execute(labels).fetchall(), conn.execute(duplicated).fetchone()[0]
+
+
+def check_store(store: Path | str, result: RunResult) -> None:
+    rows, duplicates = read_labels(store)
     stored = {row[0]: (row[1], row[2]) for row in rows}
     acked = {ack.label_id for ack in result.acks}
     result.labels_in_store = len(rows)
@@ -186,13 +202,18 @@ def check_store(store: Path, result: RunResult) -> None:
     result.unacknowledged_in_store = sum(1 for label_id in stored if label_id not in acked)
 
 
-def run(name: str, clients: int, reviews: int, *, kill: bool) -> RunResult:
+def run(name: str, clients: int, reviews: int, *, kill: bool, postgres: PostgresCluster | None = None) -> RunResult:
+    """One run on a new store: an SQLite file, or a new database in `postgres` when it is given."""
     with tempfile.TemporaryDirectory(prefix=f"review-{name}-") as folder_name:
         folder = Path(folder_name)
-        store, tokens = build_store(folder, clients, reviews)
+        if postgres is None:
+            store: Path | str = folder / "review.db"
+        else:
+            store = postgres.create_database(f"review_{name}_{uuid.uuid4().hex[:8]}")
+        tokens = build_store(store, clients, reviews)
         server = Server(store=store, port=free_port(), log=folder / "server.log", tokens=tokens)
         server.start()
-        result = RunResult(name, clients, reviews)
+        result = RunResult(name, clients, reviews, backend="sqlite" if postgres is None else "postgresql")
         lock, stop = threading.Lock(), threading.Event()
         threads = [threading.Thread(target=reviewer_client, args=(server, reviewer, result, lock, stop, n))
                    for n, reviewer in enumerate(tokens)]
@@ -209,7 +230,7 @@ def run(name: str, clients: int, reviews: int, *, kill: bool) -> RunResult:
                     acked_before = list(result.acks)
                 server.kill()
                 # Every review acknowledged before the kill must be on disk, before any restart.
-                probe = RunResult(name, clients, reviews, acks=acked_before)
+                probe = RunResult(name, clients, reviews, result.backend, acks=acked_before)
                 check_store(store, probe)
                 result.acks_before_kill = len(acked_before)
                 result.lost_at_kill = probe.lost
@@ -241,7 +262,7 @@ def machine() -> str:
 def write_results(results: list[RunResult], command: str) -> None:
     rows = [r.summary() for r in results]
     columns = [
-        ("run", "run"), ("clients", "clients"), ("planned_reviews", "reviews planned"),
+        ("run", "run"), ("store", "store"), ("clients", "clients"), ("planned_reviews", "reviews planned"),
         ("acknowledged", "acknowledged"), ("labels_in_store", "labels in store"), ("lost", "lost"),
         ("duplicated", "duplicated"), ("replayed_acks", "acks by replay"), ("client_retries", "client retries"),
         ("seconds", "seconds"), ("reviews_per_second", "reviews/s"), ("latency_ms_p50", "p50 ms"),
@@ -251,32 +272,17 @@ def write_results(results: list[RunResult], command: str) -> None:
         "# Review service: load and crash test",
         "",
         f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}.",
-        "The server (`reprolab review serve`, one uvicorn process, SQLite in WAL mode) and the clients",
-        "(one thread and one HTTP connection each) share the machine and talk over 127.0.0.1.",
+        "The server (`reprolab review serve`, one uvicorn process) and the clients (one thread and one",
+        "HTTP connection each) share the machine and talk over 127.0.0.1. The store is an SQLite file in WAL",
+        "mode, or a database on a PostgreSQL server that the benchmark starts on 127.0.0.1 with its durable",
+        "defaults (fsync and synchronous commit on).",
         "",
         "| " + " | ".join(title for _, title in columns) + " |",
         "|" + "---|" * len(columns),
     ]
     for row in rows:
         lines.append("| " + " | ".join("-" if row[key] is None else str(row[key]) for key, _ in columns) + " |")
-    kill = next((r for r in rows if r["killed_after_acks"] is not None), None)
-    lines += [
-        "",
-        "- *acknowledged*: reviews for which the client got 200 or 201. *lost*: acknowledged reviews missing",
-        "  from the store afterwards. *duplicated*: (item, reviewer, level) pairs with more than one label, plus",
-        "  labels beyond the planned number. *acks by replay*: retried submissions whose first attempt had",
-        "  been committed, answered from the `submissions` table instead of writing a second label.",
-        "- Each client asks for its next item, then submits a label with a fresh request id; a failed or",
-        "  unanswered submission is retried with the same id. A fifth of the reviews go to blind double review.",
-    ]
-    if kill:
-        lines += [
-            f"- kill run: the server was killed with SIGKILL after {kill['killed_after_acks']} acknowledged",
-            f"  reviews. Read straight from the SQLite file before the restart, {kill['lost_at_kill']} of the",
-            f"  {kill['acks_before_kill']} reviews acknowledged by then were missing. The server was restarted",
-            f"  on the same port after 1 s (ready in {kill['restart_seconds']} s) and the clients finished the",
-            "  queue with retries.",
-        ]
+    kills = [r for r in rows if r["killed_after_acks"] is not None]
     lines += ["", "Raw figures:", "", "```json", json.dumps(rows, indent=2), "```", ""]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text("\n".join(lines), encoding="utf-8")
@@ -286,19 +292,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--reviews", type=int, default=2000)
+    parser.add_argument("--backend", choices=(*BACKENDS, "both"), default="both",
+                        help="review store to test (default: both)")
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/results alone")
     args = parser.parse_args(argv)
     os.environ.setdefault("REPROLAB_HOME", tempfile.mkdtemp(prefix="reprolab-bench-home-"))
 
-    results = [run("load", args.clients, args.reviews, kill=False),
-               run("kill", args.clients, args.reviews, kill=True)]
+    backends = BACKENDS if args.backend == "both" else (args.backend,)
+    results = []
+    with ExitStack() as stack:
+        for backend in backends:
+            postgres = stack.enter_context(PostgresCluster()) if backend == "postgresql" else None
+            for name, kill in (("load", False), ("kill", True)):
+                results.append(run(name, args.clients, args.reviews, kill=kill, postgres=postgres))
     for result in results:
         print(json.dumps(result.summary()))
         for error in result.errors[:5]:
             print("  client error:", error)
     if not args.no_write:
         command = "python benchmarks/review_load.py" + (
-            "" if (args.clients, args.reviews) == (50, 2000) else f" --clients {args.clients} --reviews {args.reviews}")
+            "" if (args.clients, args.reviews) == (50, 2000) else f" --clients {args.clients} --reviews {args.reviews}"
+        ) + ("" if args.backend == "both" else f" --backend {args.backend}")
         write_results(results, command)
         print(f"wrote {RESULTS}")
     ok = all(r.lost == 0 and r.duplicates == 0 and not r.errors and len(r.acks) == r.planned

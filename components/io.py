@@ -115,7 +115,13 @@ def validation_to_input_error(
     field = ".".join(str(part) for part in first["loc"]) or None
     message = first["msg"]
     if first["type"] != "missing" and "input" in first:
-        message = f"{message} (got {first['input']!r:.80})"
+        value = first["input"]
+        if isinstance(value, str) and "://" in value:
+            # A connection URL may carry a password; never echo it.
+            from components.review.database import mask_password
+
+            value = mask_password(value)
+        message = f"{message} (got {value!r:.80})"
     more = len(exc.errors()) - 1
     if more:
         message = f"{message}; {more} more error(s) in this record"

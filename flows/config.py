@@ -150,7 +150,11 @@ class ReviewConfig(StrictModel):
         "and include items whose review is final. human: queue every triplet, pause the flow until "
         "`required_final` of them are final, then train on the final ones only",
     )
-    store: Path = Field(Path("review.db"), description="SQLite review store, relative to the project home")
+    store: str = Field(
+        "review.db",
+        description="review store: an SQLite file relative to the project home, or a "
+        "postgresql://user@host:port/database URL whose password comes from PGPASSWORD or ~/.pgpass",
+    )
     audit_fraction: float = Field(
         0.05, ge=0.0, le=1.0,
         description="auto: share of pre-check-confirmed items also queued for human audit; they train unless a "
@@ -175,6 +179,23 @@ class ReviewConfig(StrictModel):
     poll_s: float = Field(
         10.0, gt=0.0, le=3600.0, description="human: seconds between checks of the review store while paused"
     )
+
+    @field_validator("store", mode="before")
+    @classmethod
+    def _store_path_or_url(cls, value: Any) -> str:
+        from components.review.database import has_password, parse_target
+
+        if isinstance(value, Path):
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"expected a file path or a postgresql:// URL, got {value!r:.80}")
+        target = parse_target(value, field=None)  # raises on an unsupported scheme
+        if target.url is not None and has_password(target.url):
+            raise ValueError(
+                "the store URL contains a password, and the run configuration is logged to MLflow; "
+                "remove it from the URL and set PGPASSWORD or a ~/.pgpass entry instead"
+            )
+        return value
 
 
 class SplitConfig(StrictModel):

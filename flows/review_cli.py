@@ -11,6 +11,7 @@ from typing import TextIO
 
 from components.errors import InputError
 from components.proofs.schema import ErrorType, Triplet
+from components.review.database import StoreTarget, parse_target
 from components.review.store import EXPORT_FORMATS, ReviewStore
 from flows.settings import project_home
 
@@ -18,7 +19,11 @@ VERDICT_KEYS = {"c": "correct", "i": "incorrect", "u": "unsure"}
 
 
 def add_review_commands(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", type=Path, help="review store (default: review.db in the project home)")
+    parser.add_argument(
+        "--store",
+        help="review store: an SQLite file or a postgresql://user@host:port/database URL "
+        "(default: review.db in the project home). Keep the password in PGPASSWORD or ~/.pgpass",
+    )
     commands = parser.add_subparsers(dest="review_command", required=True)
 
     add = commands.add_parser("add-reviewer", help="register a reviewer and print a sign-in token for the web app")
@@ -52,8 +57,11 @@ def add_review_commands(parser: argparse.ArgumentParser) -> None:
                         help="jsonl or parquet (default: parquet for a .parquet path, else jsonl)")
 
 
-def store_path(args: argparse.Namespace) -> Path:
-    return args.store if args.store is not None else project_home() / "review.db"
+def store_path(args: argparse.Namespace) -> StoreTarget:
+    """The store named by --store (a path relative to the working folder, or a URL), else the default."""
+    if args.store is None:
+        return parse_target(project_home() / "review.db")
+    return parse_target(args.store)
 
 
 def run_review_command(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO | None = None) -> int:
@@ -76,9 +84,7 @@ def run_review_command(args: argparse.Namespace, stdin: TextIO | None = None, st
                 token = store.issue_token(args.reviewer, revoke_others=args.revoke_tokens)
                 print(f"sign-in token (shown once, only its hash is stored): {token}", file=stdout)
         elif args.review_command == "migrate":
-            from components.review import migrations
-
-            print(f"review store {path} is at schema revision {migrations.HEAD}", file=stdout)
+            print(f"review store {path} is at schema revision {store.schema_revision()}", file=stdout)
         elif args.review_command == "stats":
             stats = store.stats()
             if args.table:
@@ -95,16 +101,22 @@ def run_review_command(args: argparse.Namespace, stdin: TextIO | None = None, st
     return 0
 
 
-def serve(path: Path, host: str, port: int, *, secure_cookies: bool = False, out: TextIO | None = None) -> int:
-    out = out if out is not None else sys.stdout
+def serve(path: StoreTarget, host: str, port: int, *, secure_cookies: bool = False, out: TextIO | None = None) -> int:
     """Run the review web app with uvicorn until interrupted."""
     import uvicorn
 
+    from components.review.service import ReviewService
     from components.review.web import create_app
+
+    out = out if out is not None else sys.stdout
 
     if host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: binding {host} exposes the review app beyond this machine; put it behind HTTPS "
               "and pass --secure-cookies", file=sys.stderr)
+    # Open the store once here, so that a bad path or an unreachable database is
+    # reported as an input error (exit 2) before the server starts.
+    with ReviewService(path):
+        pass
     app = create_app(path, secure_cookies=secure_cookies)
     print(f"review app on http://{host}:{port} over {path} (Ctrl-C to stop)", file=out, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

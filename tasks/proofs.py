@@ -17,6 +17,7 @@ from components.proofs.importers import load_imo_proofbench, load_problems
 from components.proofs.precheck import RuleBasedPreChecker, precheck_all
 from components.proofs.schema import Problem, Triplet, stable_id
 from components.proofs.splits import split_by_problem
+from components.review.database import StoreTarget, parse_target
 from components.review.store import ReviewStore
 from flows.config import GenerationConfig, PrecheckConfig, ReviewConfig, SourcesConfig, SplitConfig
 from flows.settings import project_home
@@ -168,7 +169,7 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
             added += queue.enqueue(double, reason=reason, reviews_required=2, gold=is_gold)
         return added
 
-    queue_path = project_home() / review.store
+    queue_path = parse_target(review.store, base=project_home())
     with ReviewStore(queue_path) as queue:
         reason = ("human review of every triplet" if review.policy == "human"
                   else "pre-check disagrees with the construction label or is unsure")
@@ -210,12 +211,12 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
     return store.put_jsonl("reviewed", kept), counts
 
 
-def _final_ids(queue_path: Path, triplet_ids: set[str]) -> set[str]:
+def _final_ids(queue_path: StoreTarget, triplet_ids: set[str]) -> set[str]:
     with ReviewStore(queue_path) as queue:
         return queue.final_ids() & triplet_ids
 
 
-def _wait_and_collect_human_labels(queue_path: Path, triplet_ids: list[str], review: ReviewConfig, logger
+def _wait_and_collect_human_labels(queue_path: StoreTarget, triplet_ids: list[str], review: ReviewConfig, logger
                                    ) -> list[Triplet]:
     """Pause the flow run until enough of this run's items are final; return them from the store's export.
 

@@ -55,3 +55,41 @@ def shared_data() -> Path:
     if not path.exists():
         pytest.skip(f"shared data folder {path} not found; set REPROLAB_SHARED_DATA to run data tests")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    """One throwaway PostgreSQL server on 127.0.0.1 for the session (starting one takes about a second).
+
+    Tests that need it skip when PostgreSQL is not installed, unless
+    REPROLAB_REQUIRE_POSTGRES is set (as `.ci/run` does), where they fail.
+    """
+    from components.review.testing import PostgresCluster, PostgresUnavailable
+
+    try:
+        cluster = PostgresCluster(durable=False)
+    except PostgresUnavailable as exc:
+        if os.environ.get("REPROLAB_REQUIRE_POSTGRES"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    with cluster:
+        yield cluster
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster) -> str:
+    """The URL of a new, empty PostgreSQL database, dropped after the test."""
+    import uuid
+
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    url = postgres_cluster.create_database(name)
+    yield url
+    postgres_cluster.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """A new review store location on each back end: an SQLite file, then a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "review.db"
+    return request.getfixturevalue("postgres_url")

@@ -2,13 +2,16 @@
 
 A reviewer thread labels the queue through the store while the flow run is
 paused; the run resumes by itself once enough items are final and trains on
-the exported labels. Without reviewers, the wait times out and the run fails.
+the exported labels, with the queue in an SQLite file or in a PostgreSQL
+database. Without reviewers, the wait times out and the run fails.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -29,11 +32,11 @@ def flow_state_names(flow_run_id: str) -> list[str]:
     return [state.name for state in states]
 
 
-def label_queue(store_path, stop: threading.Event) -> None:
+def label_queue(store_path: Path | str, stop: threading.Event) -> None:
     """Level-1 reviewers agree with the construction label; a level-2 lead decides what escalates."""
     from components.review.store import ReviewStore
 
-    while not store_path.exists() and not stop.is_set():
+    while isinstance(store_path, Path) and not store_path.exists() and not stop.is_set():
         time.sleep(0.2)
     with ReviewStore(store_path) as store:
         for reviewer_id, level in (("r1", 1), ("r2", 1), ("lead", 2)):
@@ -49,14 +52,26 @@ def label_queue(store_path, stop: threading.Event) -> None:
                 time.sleep(0.2)
 
 
-def test_human_policy_pauses_until_final_then_trains_on_export(prefect_harness, session_home):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_human_policy_pauses_until_final_then_trains_on_export(
+    backend: str, prefect_harness, session_home, request: pytest.FixtureRequest, monkeypatch
+):
     from flows.config import load_config
     from flows.proof_rm import proof_rm
 
-    config = load_config("proof-rm", "smoke", [*BASE, "review.store=human-review.db", "review.required_final=30",
+    if backend == "sqlite":
+        store, setting = session_home / "human-review.db", "human-review.db"
+    else:
+        # The run configuration takes a URL without a password; libpq reads it from PGPASSWORD.
+        cluster = request.getfixturevalue("postgres_cluster")
+        name = f"human_{uuid.uuid4().hex[:8]}"
+        cluster.create_database(name)
+        store = setting = cluster.url(name, password=False)
+        monkeypatch.setenv("PGPASSWORD", cluster.password)
+    config = load_config("proof-rm", "smoke", [*BASE, f"review.store={setting}", "review.required_final=30",
                                                 "review.wait_timeout_s=600"])
     stop = threading.Event()
-    reviewer = threading.Thread(target=label_queue, args=(session_home / "human-review.db", stop), daemon=True)
+    reviewer = threading.Thread(target=label_queue, args=(store, stop), daemon=True)
     reviewer.start()
     try:
         summary = proof_rm(config)
@@ -73,6 +88,10 @@ def test_human_policy_pauses_until_final_then_trains_on_export(prefect_harness, 
     assert "Paused" in states
     assert states[-1] == "Completed"
     assert summary["artifacts"]["model_uri"].startswith("models:/")
+    from components.review.store import ReviewStore
+
+    with ReviewStore(store) as queue:
+        assert len(queue.final_ids()) >= 30
 
 
 def test_human_policy_times_out_without_reviewers(prefect_harness, session_home):

@@ -56,7 +56,7 @@ def make_triplet(
 
 @dataclass
 class Server:
-    store: Path
+    store: Path | str  # an SQLite file or a PostgreSQL URL
     port: int
     log: Path
     process: subprocess.Popen | None = None
@@ -105,8 +105,8 @@ class Server:
                             timeout=30.0, **kwargs)
 
 
-def seeded_store(path: Path, reviewers: dict[str, int], items: list[tuple[Triplet, dict]]) -> dict[str, str]:
-    """Create a store with reviewers (id -> level) and items ((triplet, enqueue options)); return their tokens."""
+def seeded_store(path: Path | str, reviewers: dict[str, int], items: list[tuple[Triplet, dict]]) -> dict[str, str]:
+    """Create a store (path or URL) with reviewers (id -> level) and items ((triplet, options)); return tokens."""
     from components.review.service import ReviewService
 
     tokens = {}

@@ -14,13 +14,13 @@ from components.errors import InputError
 from components.review import migrations
 from components.review.metrics import cohen_kappa
 from components.review.service import AccessDenied, NotFound, NotOpen, ReviewService, hash_secret
-from components.review.store import _SCHEMA_V1, ReviewStore, read_export
-from tests.unit.test_review_store import make_triplet
+from components.review.store import ReviewStore, read_export, schema_v1
+from tests.unit.test_review_store import make_triplet, raw_execute
 
 
 @pytest.fixture
-def service(tmp_path: Path):
-    with ReviewService(tmp_path / "review.db") as svc:
+def service(store_target):
+    with ReviewService(store_target) as svc:
         for reviewer_id, level in (("alice", 1), ("bob", 1), ("carol", 2)):
             svc.add_reviewer(reviewer_id, level)
         yield svc
@@ -29,52 +29,46 @@ def service(tmp_path: Path):
 # -- migrations --------------------------------------------------------------------
 
 
-def test_new_store_is_at_head(tmp_path: Path):
-    with ReviewStore(tmp_path / "review.db"):
-        pass
-    with sqlite3.connect(tmp_path / "review.db") as conn:
-        assert migrations.current_revision(conn) == migrations.HEAD
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+def test_new_store_is_at_head(store_target):
+    with ReviewStore(store_target) as store:
+        assert store.schema_revision() == migrations.HEAD
+        with store._transaction(write=False) as db:
+            tables = db.table_names()
+            assert [tuple(row) for row in db.execute("SELECT version FROM schema_version")] == [(1,)]
     assert {"reviewer_tokens", "sessions", "drafts", "assignments", "submissions"} <= tables
 
 
-def test_v1_store_from_before_alembic_is_upgraded_in_place(tmp_path: Path):
-    path = tmp_path / "old.db"
-    conn = sqlite3.connect(path)
-    for statement in _SCHEMA_V1:
-        conn.execute(statement)
-    conn.execute("INSERT INTO schema_version VALUES (1, '2026-01-01')")
-    conn.execute("INSERT INTO reviewers VALUES ('old', 'Old', 1, '2026-01-01')")
-    conn.commit()
-    conn.close()
-    with ReviewService(path) as upgraded:
+def test_v1_store_from_before_alembic_is_upgraded_in_place(store_target):
+    kind = "sqlite" if isinstance(store_target, Path) else "postgresql"
+    for statement in schema_v1(kind):
+        raw_execute(store_target, statement)
+    raw_execute(store_target, "INSERT INTO schema_version VALUES (1, '2026-01-01')")
+    raw_execute(store_target, "INSERT INTO reviewers VALUES ('old', 'Old', 1, '2026-01-01')")
+    with ReviewService(store_target) as upgraded:
         assert upgraded.reviewer("old").level == 1
         assert upgraded.authenticate_token(upgraded.issue_token("old")).reviewer_id == "old"
-    with sqlite3.connect(path) as check:
-        assert migrations.current_revision(check) == migrations.HEAD
+    with ReviewStore(store_target) as check:
+        assert check.schema_revision() == migrations.HEAD
 
 
-def test_alembic_builds_an_empty_database_like_the_store(tmp_path: Path):
-    migrations.upgrade(tmp_path / "fresh.db")
-    with ReviewStore(tmp_path / "fresh.db") as store:
+def test_alembic_builds_an_empty_database_like_the_store(store_target):
+    migrations.upgrade(store_target)
+    with ReviewStore(store_target) as store:
         store.add_reviewer("x")
         store.enqueue([make_triplet("a")], reason="r")
         assert store.submit("a", "x", "correct") == "final"
 
 
-def test_unknown_revision_rejected(tmp_path: Path):
-    path = tmp_path / "review.db"
-    with ReviewStore(path):
+def test_unknown_revision_rejected(store_target):
+    with ReviewStore(store_target):
         pass
-    with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    raw_execute(store_target, "UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(InputError, match="9999"):
-        ReviewStore(path)
+        ReviewStore(store_target)
 
 
-def test_concurrent_first_opens_migrate_once(tmp_path: Path):
-    path = tmp_path / "review.db"
+def test_concurrent_first_opens_migrate_once(store_target):
+    path = store_target
     errors = []
 
     def open_store():

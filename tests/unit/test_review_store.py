@@ -1,4 +1,4 @@
-"""Tests for the SQLite review queue in components.review."""
+"""Tests for the review queue in components.review, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -44,9 +44,21 @@ def make_triplet(
     )
 
 
+def raw_execute(target: Path | str, statement: str) -> None:
+    """Run one statement on the store's database with a plain client, outside ReviewStore."""
+    if isinstance(target, Path):
+        with sqlite3.connect(target) as conn:
+            conn.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(target, autocommit=True) as conn:
+        conn.execute(statement)
+
+
 @pytest.fixture
-def store(tmp_path: Path):
-    with ReviewStore(tmp_path / "review.db") as review_store:
+def store(store_target):
+    with ReviewStore(store_target) as review_store:
         review_store.add_reviewer("alice", 1)
         review_store.add_reviewer("bob", 1)
         review_store.add_reviewer("carol", 2)
@@ -68,8 +80,8 @@ def test_schema_version_and_pragmas(tmp_path: Path):
     assert journal_mode == "wal"
 
 
-def test_reopen_keeps_data(tmp_path: Path):
-    path = tmp_path / "review.db"
+def test_reopen_keeps_data(store_target):
+    path = store_target
     with ReviewStore(path) as first:
         first.add_reviewer("alice")
         first.enqueue([make_triplet("a")], reason="sample")
@@ -77,26 +89,22 @@ def test_reopen_keeps_data(tmp_path: Path):
         assert second.next_item("alice").triplet_id == "a"
 
 
-def test_newer_schema_version_rejected(tmp_path: Path):
-    path = tmp_path / "review.db"
-    with ReviewStore(path):
+def test_newer_schema_version_rejected(store_target):
+    with ReviewStore(store_target):
         pass
-    with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (2, 'later')")
+    raw_execute(store_target, "INSERT INTO schema_version (version, applied_at) VALUES (2, 'later')")
     with pytest.raises(InputError, match=r"schema version is 2"):
-        ReviewStore(path)
+        ReviewStore(store_target)
 
 
-def test_foreign_database_rejected(tmp_path: Path):
-    path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
-        conn.execute("CREATE TABLE runs (id INTEGER)")
-    with pytest.raises(InputError, match=r"without a review schema"):
-        ReviewStore(path)
+def test_foreign_database_rejected(store_target):
+    raw_execute(store_target, "CREATE TABLE runs (id INTEGER)")
+    with pytest.raises(InputError, match=r"tables but no review schema \(tables: runs\)"):
+        ReviewStore(store_target)
 
 
-def test_closed_store_raises(tmp_path: Path):
-    review_store = ReviewStore(tmp_path / "review.db")
+def test_closed_store_raises(store_target):
+    review_store = ReviewStore(store_target)
     review_store.close()
     review_store.close()
     with pytest.raises(RuntimeError, match="closed"):
@@ -104,16 +112,26 @@ def test_closed_store_raises(tmp_path: Path):
 
 
 def test_labels_append_only_in_database(store: ReviewStore):
+    """The database itself refuses to change labels, whatever client writes to it."""
     store.enqueue([make_triplet("a")], reason="sample")
     store.submit("a", "alice", "correct")
-    conn = sqlite3.connect(store.path)
-    try:
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute("UPDATE labels SET verdict = 'incorrect'")
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute("DELETE FROM labels")
-    finally:
-        conn.close()
+    if store.path is not None:
+        conn = sqlite3.connect(store.path)
+        try:
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute("UPDATE labels SET verdict = 'incorrect'")
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                conn.execute("DELETE FROM labels")
+        finally:
+            conn.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(store.target.url, autocommit=True) as conn:
+            for statement in ("UPDATE labels SET verdict = 'incorrect'", "DELETE FROM labels",
+                              "TRUNCATE labels CASCADE"):
+                with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+                    conn.execute(statement)
     assert [event.verdict for event in store.history("a")] == ["correct"]
 
 
@@ -445,7 +463,7 @@ def test_digest_changes_with_decisions(store: ReviewStore, tmp_path: Path):
     after_second = store.decisions_digest()
     assert after_second not in (empty, after_first)
 
-    with ReviewStore(store.path) as reopened:
+    with ReviewStore(store.target) as reopened:
         assert reopened.decisions_digest() == after_second
 
 
@@ -478,8 +496,8 @@ def test_stats(store: ReviewStore):
 # -- concurrency -----------------------------------------------------------------
 
 
-def test_concurrent_stores_lose_nothing(tmp_path: Path):
-    path = tmp_path / "review.db"
+def test_concurrent_stores_lose_nothing(store_target):
+    path = store_target
     count = 100
     with ReviewStore(path) as setup:
         setup.add_reviewer("alice")
@@ -520,8 +538,8 @@ def test_concurrent_stores_lose_nothing(tmp_path: Path):
         assert len(check.final_labels()) == count
 
 
-def test_shared_store_across_threads(tmp_path: Path):
-    with ReviewStore(tmp_path / "review.db") as shared:
+def test_shared_store_across_threads(store_target):
+    with ReviewStore(store_target) as shared:
         reviewers = [f"r{index}" for index in range(4)]
         for reviewer_id in reviewers:
             shared.add_reviewer(reviewer_id)

@@ -13,24 +13,25 @@ bumps it; revisions that only add tables beside them, like 0002, leave it at 1.
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+from typing import Any
 
 from components.errors import InputError
+from components.review.database import MIGRATION_LOCK_KEY, StoreTarget, parse_target
 
 HERE = Path(__file__).resolve().parent
 HEAD = "0002"
 REVISIONS = ("0001", "0002")
 
 
-def current_revision(conn: sqlite3.Connection) -> str | None:
-    """Return the store's alembic revision, or None when it was never migrated by alembic."""
-    exists = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
-    ).fetchone()
-    if exists is None:
+def current_revision(db: Any) -> str | None:
+    """Return the store's alembic revision, or None when it was never migrated by alembic.
+
+    `db` is the store's open `Database` (components.review.database).
+    """
+    if "alembic_version" not in db.table_names():
         return None
-    row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    row = db.execute("SELECT version_num FROM alembic_version").fetchone()
     return None if row is None else str(row[0])
 
 
@@ -47,43 +48,55 @@ def alembic_config(connection=None, url: str | None = None):
     return config
 
 
-def upgrade(path: str | Path, revision: str = "head", *, timeout: float = 30.0) -> None:
-    """Upgrade the SQLite store at `path` to `revision`, in one transaction that holds the write lock.
+def upgrade(target: str | Path | StoreTarget, revision: str = "head", *, timeout: float = 30.0) -> None:
+    """Upgrade the store at `target` (a path or URL) to `revision`, in one transaction that holds a lock.
 
-    `BEGIN IMMEDIATE` makes concurrent upgraders wait for each other; the
-    second one finds the store at head and does nothing.
+    SQLite: `BEGIN IMMEDIATE` takes the write lock. PostgreSQL: a
+    transaction-level advisory lock, and DDL is transactional there too.
+    Either way concurrent upgraders wait for each other, and the second one
+    finds the store at head and does nothing.
     """
     import logging
 
     from alembic import command
-    from sqlalchemy import create_engine, event
+    from sqlalchemy import create_engine, event, text
     from sqlalchemy.pool import NullPool
 
     alembic_logger = logging.getLogger("alembic")
     if alembic_logger.level == logging.NOTSET:
         alembic_logger.setLevel(logging.WARNING)  # one line per revision is noise in the CLI
 
-    engine = create_engine(
-        f"sqlite:///{Path(path)}", poolclass=NullPool, connect_args={"timeout": timeout}
-    )
+    target = parse_target(target)
+    if target.kind == "sqlite":
+        engine = create_engine(target.sqlalchemy_url(), poolclass=NullPool, connect_args={"timeout": timeout})
 
-    @event.listens_for(engine, "connect")
-    def _no_implicit_transactions(dbapi_connection, _record) -> None:
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        @event.listens_for(engine, "connect")
+        def _no_implicit_transactions(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None
+            dbapi_connection.execute("PRAGMA foreign_keys = ON")
 
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    else:
+        engine = create_engine(
+            target.sqlalchemy_url(), poolclass=NullPool,
+            connect_args={"connect_timeout": max(1, int(timeout)), "application_name": "reprolab-review"},
+        )
 
     try:
         with engine.begin() as connection:
+            if target.kind == "postgresql":
+                connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
+                                   {"ms": f"{int(timeout * 1000)}ms"})
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             command.upgrade(alembic_config(connection), revision)
     finally:
         engine.dispose()
 
 
-def check_revision(revision: str | None, path: Path) -> None:
+def check_revision(revision: str | None, path: str | Path) -> None:
     """Raise InputError when the store was migrated by a newer reprolab than this one."""
     if revision is not None and revision not in REVISIONS:
         raise InputError(

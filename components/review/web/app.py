@@ -38,6 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from components.errors import InputError
 from components.proofs.schema import ErrorType, Triplet
+from components.review.database import StoreTarget, parse_target
 from components.review.service import (
     MAX_COMMENT_CHARS,
     AccessDenied,
@@ -102,9 +103,9 @@ class DraftIn(BaseModel):
     seconds: float = Field(0.0, ge=0, le=1e7)
 
 
-def create_app(store_path: str | Path, *, secure_cookies: bool = False) -> FastAPI:
-    """Build the app over the review store at `store_path` (created and migrated if needed)."""
-    store_path = Path(store_path)
+def create_app(store_path: str | Path | StoreTarget, *, secure_cookies: bool = False) -> FastAPI:
+    """Build the app over the review store at `store_path`, a path or URL (created and migrated if needed)."""
+    store_path = parse_target(store_path)
     state: dict[str, ReviewService] = {}
 
     @asynccontextmanager

@@ -20,12 +20,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from components.review.store import _SCHEMA_V1, SCHEMA_VERSION
+    from components.review.store import SCHEMA_VERSION, schema_v1
 
     bind = op.get_bind()
     if "schema_version" in inspect(bind).get_table_names():
         return
-    for statement in _SCHEMA_V1:
+    for statement in schema_v1(bind.dialect.name):
         op.execute(statement)
     bind.execute(
         text("INSERT INTO schema_version (version, applied_at) VALUES (:version, :applied_at)"),

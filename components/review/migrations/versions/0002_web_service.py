@@ -8,6 +8,8 @@ Tokens and session ids are stored as SHA-256 hashes only. Drafts and
 assignments are working state that may change; labels stay append-only.
 `submissions` maps a client's request id to the label it created, so a retried
 submission is answered with the first result instead of a second label.
+Seconds are REAL in SQLite (8 bytes) and DOUBLE PRECISION in PostgreSQL, where
+REAL has 4 bytes.
 """
 
 from alembic import op
@@ -42,7 +44,7 @@ _TABLES = (
         reviewer_id   TEXT NOT NULL REFERENCES reviewers (reviewer_id),
         triplet_id    TEXT NOT NULL REFERENCES items (triplet_id),
         draft_json    TEXT NOT NULL,
-        seconds_spent REAL NOT NULL DEFAULT 0 CHECK (seconds_spent >= 0),
+        seconds_spent {float} NOT NULL DEFAULT 0 CHECK (seconds_spent >= 0),
         updated_at    TEXT NOT NULL,
         PRIMARY KEY (reviewer_id, triplet_id)
     )
@@ -72,8 +74,9 @@ _TABLES = (
 
 
 def upgrade() -> None:
+    float_type = "DOUBLE PRECISION" if op.get_bind().dialect.name == "postgresql" else "REAL"
     for statement in _TABLES:
-        op.execute(statement)
+        op.execute(statement.replace("{float}", float_type))
 
 
 def downgrade() -> None:

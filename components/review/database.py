@@ -1,0 +1,387 @@
+"""Where a review store lives and how the store talks to it: an SQLite file or a PostgreSQL database.
+
+A store is named by a path (SQLite, the default) or by a URL:
+
+- `review.db`, `/srv/review.db`, `sqlite:////srv/review.db`: an SQLite file;
+- `postgresql://reviewer@127.0.0.1:5432/review`: a PostgreSQL database
+  (`postgres://` and SQLAlchemy's `postgresql+psycopg://` are accepted too).
+  libpq reads what the URL leaves out from its usual places, so the password
+  can stay out of the URL and out of every log: `PGPASSWORD` or `~/.pgpass`.
+
+Both back ends give the store the same guarantees:
+
+- a write transaction holds the store's single write lock from its first
+  statement (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-level
+  advisory lock taken right after `BEGIN`), so writers queue up instead of
+  interleaving, and a writer waits at most the store's timeout for the lock;
+- a read transaction sees one consistent snapshot (SQLite: a deferred `BEGIN`
+  in WAL mode; PostgreSQL: `REPEATABLE READ READ ONLY`).
+
+The store writes its SQL once, with `?` placeholders and functions both
+dialects share (`COUNT(*) FILTER (WHERE ...)`, `INSERT ... RETURNING`,
+`ON CONFLICT ... DO UPDATE`); `PostgresDatabase` rewrites the placeholders for
+psycopg. Rows support both `row[0]` and `row["column"]` on both back ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from components.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+MASK = "***"
+
+# Key of the advisory lock that serialises writers to a PostgreSQL store (and,
+# separately, migrations); derived from a name so that it is stable across releases.
+_WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"reprolab.review.write").digest()[:8], "big", signed=True)
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"reprolab.review.migrate").digest()[:8], "big", signed=True
+)
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """A review store's location: an SQLite file (`path`) or a PostgreSQL URL (`url`)."""
+
+    path: Path | None = None
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("a StoreTarget has exactly one of path and url")
+
+    @property
+    def kind(self) -> str:
+        return "sqlite" if self.path is not None else "postgresql"
+
+    def display(self) -> str:
+        """The path, or the URL with any password replaced by ***; safe to log and print."""
+        return str(self.path) if self.path is not None else mask_password(self.url or "")
+
+    def __str__(self) -> str:
+        return self.display()
+
+    def sqlalchemy_url(self) -> str:
+        """The URL SQLAlchemy (alembic) connects with: the psycopg 3 driver for PostgreSQL."""
+        if self.path is not None:
+            return f"sqlite:///{self.path}"
+        assert self.url is not None
+        return "postgresql+psycopg://" + self.url.split("://", 1)[1]
+
+    def exists(self) -> bool:
+        """Whether an SQLite file is there; a PostgreSQL database counts as existing (connecting tells)."""
+        return self.path.exists() if self.path is not None else True
+
+
+def parse_target(
+    value: str | Path | StoreTarget, *, base: Path | None = None, field: str | None = "store"
+) -> StoreTarget:
+    """Read a store location: a PostgreSQL URL, an `sqlite:///` URL or a file path.
+
+    A relative path is taken relative to `base` when it is given. A URL with
+    another scheme raises InputError naming `field`.
+    """
+    if isinstance(value, StoreTarget):
+        return value
+    if isinstance(value, Path):
+        path = value
+    else:
+        text = str(value).strip()
+        if not text:
+            raise InputError("the review store is empty", field=field,
+                             hint="Pass a file path or a postgresql:// URL")
+        scheme, separator, rest = text.partition("://")
+        if not separator:
+            path = Path(text)
+        elif scheme.lower() in POSTGRES_SCHEMES:
+            return StoreTarget(url=_check_postgres_url("postgresql://" + rest, field))
+        elif scheme.lower() == "sqlite":
+            if not rest.startswith("/") or rest == "/":
+                raise InputError(f"{text!r} is not an SQLite URL", field=field,
+                                 hint="Write sqlite:///relative/path.db or sqlite:////absolute/path.db")
+            path = Path(rest[1:])
+        else:
+            raise InputError(
+                f"review store URL scheme {scheme!r} is not supported",
+                field=field,
+                hint="Use a file path (SQLite) or a postgresql://user@host:port/database URL",
+            )
+    if base is not None and not path.is_absolute():
+        path = base / path
+    return StoreTarget(path=path)
+
+
+def _check_postgres_url(url: str, field: str | None) -> str:
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError as exc:
+        raise InputError(f"{mask_password(url)!r} has an invalid port ({exc})", field=field) from None
+    if not parts.hostname and "host=" not in parts.query:
+        raise InputError(
+            f"{mask_password(url)!r} names no host",
+            field=field,
+            hint="Write postgresql://user@127.0.0.1:5432/database",
+        )
+    return url
+
+
+def mask_password(url: str) -> str:
+    """Return the URL with the password of its user part and any `password=` parameter replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostinfo = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:{MASK}@{hostinfo}"
+    query = parts.query
+    if "password" in query:
+        pairs = [(k, MASK if k == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+        query = urlencode(pairs, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def has_password(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.password is not None or any(k == "password" for k, _ in parse_qsl(parts.query))
+
+
+class Database(Protocol):
+    """The connection a `ReviewStore` holds; one transaction at a time."""
+
+    target: StoreTarget
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any: ...
+
+    def begin(self, *, write: bool) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+    def table_names(self) -> set[str]: ...
+
+    def close(self) -> None: ...
+
+
+def open_database(target: StoreTarget, *, timeout: float) -> Database:
+    """Connect to the store's database; a connection failure raises InputError naming the store."""
+    if target.path is not None:
+        return SQLiteDatabase(target, timeout=timeout)
+    return PostgresDatabase(target, timeout=timeout)
+
+
+# -- SQLite --------------------------------------------------------------------------
+
+
+class SQLiteDatabase:
+    """One SQLite connection in WAL mode, foreign keys on, transactions issued by hand."""
+
+    def __init__(self, target: StoreTarget, *, timeout: float) -> None:
+        assert target.path is not None
+        self.target = target
+        target.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None turns off the sqlite3 module's implicit transactions.
+        conn = sqlite3.connect(target.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            mode = _set_wal(conn, timeout)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise InputError(
+                f"cannot open the review store ({exc})",
+                path=target.path,
+                hint="Pass the path of a review store or of a file that does not exist yet",
+            ) from exc
+        if str(mode).lower() != "wal":
+            conn.close()
+            raise InputError(
+                f"SQLite could not switch to WAL mode (journal mode is {mode!r})",
+                path=target.path,
+                hint="Put the review store on a local file system",
+            )
+        self._conn = conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def begin(self, *, write: bool) -> None:
+        # IMMEDIATE takes the write lock up front, avoiding the read-to-write
+        # upgrade that fails at once with SQLITE_BUSY in WAL mode.
+        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def table_names(self) -> set[str]:
+        return {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _set_wal(conn: sqlite3.Connection, timeout: float) -> str:
+    """Switch to WAL mode and return the journal mode, retrying while another connection holds a lock.
+
+    SQLite can reject the journal-mode change with "database is locked" at once,
+    without waiting on the busy timeout, when several connections open a new
+    file together; the retries wait for at most `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+
+
+class Row(tuple):
+    """A result row readable by position and by column name, like `sqlite3.Row`."""
+
+    _index: dict[str, int]
+
+    def __new__(cls, values: Any, index: dict[str, int]) -> Row:
+        row = super().__new__(cls, values)
+        row._index = index
+        return row
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+def _row_factory(cursor: Any) -> Any:
+    index: dict[str, int] = {}
+    for position, column in enumerate(cursor.description or ()):
+        index.setdefault(column.name, position)  # the first of two equal names wins, as in sqlite3.Row
+
+    def make(values: Any) -> Row:
+        return Row(values, index)
+
+    return make
+
+
+@functools.lru_cache(maxsize=512)
+def to_pyformat(sql: str) -> str:
+    """Rewrite `?` placeholders as psycopg's `%s`, escaping literal percent signs.
+
+    The store's SQL has no `?` inside string literals, which this relies on.
+    """
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresDatabase:
+    """One psycopg connection in autocommit mode, with transactions issued by hand.
+
+    A connection lost between transactions (a server restart, an idle timeout)
+    is reopened when the next transaction begins; one lost inside a
+    transaction fails that transaction, which the caller may retry.
+    """
+
+    def __init__(self, target: StoreTarget, *, timeout: float) -> None:
+        assert target.url is not None
+        self.target = target
+        self._timeout = timeout
+        self._conn = self._connect()
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(
+                self.target.url,
+                autocommit=True,
+                row_factory=_row_factory,
+                connect_timeout=max(1, int(self._timeout)),
+                application_name="reprolab-review",
+            )
+        except psycopg.Error as exc:
+            raise InputError(
+                f"cannot connect to the PostgreSQL review store ({_first_line(exc)})",
+                path=self.target.display(),
+                hint="Check that the server runs and the URL is right; a password can come from "
+                "PGPASSWORD or ~/.pgpass instead of the URL",
+            ) from None
+        # Writers wait for each other's advisory lock at most `timeout` seconds.
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self._timeout * 1000)}ms",))
+        return conn
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        return self._conn.execute(to_pyformat(sql), params)
+
+    def begin(self, *, write: bool) -> None:
+        import psycopg
+
+        statement = (
+            "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        )
+        if self._conn.closed or self._conn.broken:
+            self._reconnect()
+        try:
+            self._conn.execute(statement)
+        except psycopg.OperationalError:
+            # Nothing ran yet, so opening a new connection and beginning again is safe.
+            self._reconnect()
+            self._conn.execute(statement)
+        if write:
+            # Serialise writers for the whole transaction: with one writer at a
+            # time, READ COMMITTED reads see every earlier commit, as in SQLite.
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_KEY,))
+
+    def _reconnect(self) -> None:
+        logger.warning("reconnecting to the review store %s", self.target.display())
+        try:
+            self._conn.close()
+        finally:
+            self._conn = self._connect()
+
+    def commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        from psycopg.pq import TransactionStatus
+
+        if self._conn.closed or self._conn.broken:
+            return
+        if self._conn.info.transaction_status != TransactionStatus.IDLE:
+            self._conn.execute("ROLLBACK")
+
+    def table_names(self) -> set[str]:
+        rows = self._conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        return {row[0] for row in rows}
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
