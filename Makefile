@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser run smoke test bench bench-review ui clean
+.PHONY: setup browser postgres run smoke test bench bench-review ui clean
 
 setup: $(STAMP)
 
@@ -32,7 +32,23 @@ browser:
 	  fi; \
 	fi
 
-test: setup browser
+# The PostgreSQL review-store tests start their own throwaway server on 127.0.0.1 with Debian's
+# server programs (initdb, pg_ctl). The package's default cluster is not created, so no
+# system-wide server is left running.
+postgres:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    mkdir -p /etc/postgresql-common; \
+	    [ -e /etc/postgresql-common/createcluster.conf ] || \
+	      echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.conf; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "warning: PostgreSQL's server programs are missing; install Debian's postgresql package" \
+	      "for the PostgreSQL review-store tests"; \
+	  fi; \
+	fi
+
+test: setup browser postgres
 	$(BIN)/python -m pytest -q
 
 bench: setup

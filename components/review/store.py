@@ -285,8 +285,8 @@ class ReviewStore:
             if self._db is None:
                 raise RuntimeError(f"review store {self.location} is closed")
             db = self._db
-            db.begin(write=write)
             try:
+                db.begin(write=write)  # may fail waiting for the write lock
                 yield db
             except BaseException:
                 db.rollback()

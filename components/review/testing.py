@@ -67,6 +67,15 @@ class PostgresCluster:
 
     def __init__(self, *, durable: bool = True, start_timeout: int = 60) -> None:
         self.bindir = find_bindir()
+        self._user: pwd.struct_passwd | None = None
+        if os.geteuid() == 0:
+            try:
+                self._user = pwd.getpwnam("postgres")
+            except KeyError:
+                raise PostgresUnavailable(
+                    "PostgreSQL does not run as root, and there is no `postgres` user to run it as; "
+                    "install Debian's postgresql package, which creates one"
+                ) from None
         self.durable = durable
         self.start_timeout = start_timeout
         self.password = secrets.token_urlsafe(18)
@@ -91,8 +100,8 @@ class PostgresCluster:
     def start(self) -> PostgresCluster:
         self.root = Path(tempfile.mkdtemp(prefix="reprolab-pg-"))
         try:
-            if os.geteuid() == 0:
-                user = pwd.getpwnam("postgres")
+            if self._user is not None:
+                user = self._user
                 os.chown(self.root, user.pw_uid, user.pw_gid)
                 self._run_as = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
             pwfile = self.root / "pwfile"
