@@ -58,7 +58,7 @@ def add_review_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def store_path(args: argparse.Namespace) -> StoreTarget:
-    """The store named by --store (a path relative to the working folder, or a URL), else the default."""
+    """Return the store named by --store (a path relative to the working folder, or a URL), else the default."""
     if args.store is None:
         return parse_target(project_home() / "review.db")
     return parse_target(args.store)

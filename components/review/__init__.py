@@ -1,4 +1,4 @@
-"""Human review queue for proof triplets: two reviewer levels, append-only labels in SQLite.
+"""Human review queue for proof triplets: two reviewer levels, append-only labels in SQLite or PostgreSQL.
 
 `ReviewStore` is the queue; `components.review.service.ReviewService` adds what
 the web app (`components.review.web`) needs: tokens, sessions, assignments and drafts.

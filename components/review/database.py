@@ -42,8 +42,8 @@ logger = logging.getLogger(__name__)
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 MASK = "***"
 
-# Key of the advisory lock that serialises writers to a PostgreSQL store (and,
-# separately, migrations); derived from a name so that it is stable across releases.
+# Keys of the advisory locks that serialise writers and migrations of a PostgreSQL
+# store. They are hashes of fixed names, so they stay the same across releases.
 _WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"reprolab.review.write").digest()[:8], "big", signed=True)
 MIGRATION_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"reprolab.review.migrate").digest()[:8], "big", signed=True
@@ -66,21 +66,21 @@ class StoreTarget:
         return "sqlite" if self.path is not None else "postgresql"
 
     def display(self) -> str:
-        """The path, or the URL with any password replaced by ***; safe to log and print."""
+        """Return the path, or the URL with any password replaced by ***, for logs and messages."""
         return str(self.path) if self.path is not None else mask_password(self.url or "")
 
     def __str__(self) -> str:
         return self.display()
 
     def sqlalchemy_url(self) -> str:
-        """The URL SQLAlchemy (alembic) connects with: the psycopg 3 driver for PostgreSQL."""
+        """Return the URL for SQLAlchemy (alembic), with the psycopg 3 driver for PostgreSQL."""
         if self.path is not None:
             return f"sqlite:///{self.path}"
         assert self.url is not None
         return "postgresql+psycopg://" + self.url.split("://", 1)[1]
 
     def exists(self) -> bool:
-        """Whether an SQLite file is there; a PostgreSQL database counts as existing (connecting tells)."""
+        """Return whether the SQLite file exists. A PostgreSQL database counts as existing."""
         return self.path.exists() if self.path is not None else True
 
 
@@ -242,7 +242,7 @@ def _set_wal(conn: sqlite3.Connection, timeout: float) -> str:
 
     SQLite can reject the journal-mode change with "database is locked" at once,
     without waiting on the busy timeout, when several connections open a new
-    file together; the retries wait for at most `timeout` seconds.
+    file together. The retries wait for at most `timeout` seconds.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -300,8 +300,8 @@ class PostgresDatabase:
     """One psycopg connection in autocommit mode, with transactions issued by hand.
 
     A connection lost between transactions (a server restart, an idle timeout)
-    is reopened when the next transaction begins; one lost inside a
-    transaction fails that transaction, which the caller may retry.
+    is reopened when the next transaction begins. A connection lost inside a
+    transaction fails that transaction, and the caller may retry it.
     """
 
     def __init__(self, target: StoreTarget, *, timeout: float) -> None:

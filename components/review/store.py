@@ -154,7 +154,7 @@ def _replace_once(text: str, old: str, new: str) -> str:
 # The same tables in PostgreSQL. It differs where the dialects do: an identity
 # column for label ids, double precision for seconds, the foreign key from
 # items to labels added once labels exists, and the append-only rule as a
-# trigger function (which also refuses TRUNCATE).
+# trigger function, which also rejects TRUNCATE.
 _SCHEMA_V1_POSTGRES: tuple[str, ...] = (
     _SCHEMA_V1[0],
     _SCHEMA_V1[1],
@@ -267,7 +267,7 @@ class ReviewStore:
             logger.info("migrated review store %s to revision %s", self.location, migrations.HEAD)
 
     def schema_revision(self) -> str | None:
-        """The alembic revision the store is at (components.review.migrations.HEAD once opened)."""
+        """Return the store's alembic revision (components.review.migrations.HEAD once opened)."""
         from components.review import migrations
 
         with self._transaction(write=False) as conn:

@@ -110,7 +110,7 @@ def test_config_accepts_urls_without_passwords_only():
 # -- PostgreSQL connections ------------------------------------------------------------------
 
 
-def test_unreachable_server_is_an_input_error_without_the_password(postgres_cluster):
+def test_unreachable_server_input_error(postgres_cluster):
     from components.review.testing import free_port
 
     url = f"postgresql://reprolab:{postgres_cluster.password}@127.0.0.1:{free_port()}/review"
