@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
 from flows.domain_adaptation_config import STAGES, DomainAdaptationConfig
+from flows.stages import current_flow_run_id, refreshed_stages, stage_runner
 from tasks.adaptation import build_task, encode_task, evaluate_task, load_task, report_task, self_train_task
 from tasks.proofs import input_fingerprints
-from tasks.tracking import end_run_task, log_metrics_task, start_run_task
+from tasks.tracking import log_metrics_task, tracked_run
 from tasks.versioning import version_task
 
 GENERATED_METHODS = ("goat", "esuot")
@@ -28,17 +28,13 @@ GENERATED_METHODS = ("goat", "esuot")
 def domain_adaptation(config: DomainAdaptationConfig) -> dict[str, Any]:
     """Run every method over every seed and return the summary (mean and std of target accuracy per method)."""
     logger = get_run_logger()
-    refresh = set(STAGES[STAGES.index(config.refresh):]) if config.refresh else set()
-
-    def stage(task_fn, name: str):
-        return task_fn.with_options(refresh_cache=name in refresh)
-
-    flow_run_id = str(get_run_context().flow_run.id)
-    run_id = start_run_task(
+    refresh = refreshed_stages(STAGES, config.refresh)
+    stage = stage_runner(refresh)
+    flow_run_id = current_flow_run_id()
+    with tracked_run(
         config.tracking.experiment, f"domain-adaptation-{config.preset}", config.model_dump(mode="json"),
         {"prefect.flow_run_id": flow_run_id, "preset": config.preset},
-    )
-    try:
+    ) as run_id:
         fingerprints = input_fingerprints([config.data.path]) if config.data.path else {}
         results: dict[str, dict[int, dict[str, float]]] = {method: {} for method in config.methods}
         encoded_refs, built_refs = {}, {method: {} for method in config.methods}
@@ -71,10 +67,6 @@ def domain_adaptation(config: DomainAdaptationConfig) -> dict[str, Any]:
         log_metrics_task(run_id, {}, tags={"dvc.data_md5": versioned["dvc_md5"]})
 
         report = report_task(run_id, results, encoded_refs, built_refs)
-        end_run_task(run_id)
-    except BaseException:
-        end_run_task(run_id, "FAILED")
-        raise
 
     summary = report["summary"]
     metrics = {k: v for k, v in summary.items() if any(f".{name}." in k for name in ("target_test_accuracy", "target_accuracy", "build_seconds"))}

@@ -12,23 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
 from components.io import sha256_file
 from flows.imputation_config import DIFFUSION_MODELS, STAGES, ImputationConfig
+from flows.stages import current_flow_run_id, refreshed_stages, stage_runner
 from tasks.imputation import array_file_ref, evaluate_task, impute_task, load_task, mask_task, report_task, train_task
-from tasks.tracking import end_run_task, log_metrics, log_metrics_task, start_run_task
+from tasks.tracking import log_metrics, log_metrics_task, tracked_run
 from tasks.versioning import version_task
 
 SHARED_SERIES = "ett/ETTh1.csv"
-
-
-def refreshed_stages(refresh: str | None) -> set[str]:
-    """Return the stage named by --refresh and every stage after it."""
-    if refresh is None:
-        return set()
-    return set(STAGES[STAGES.index(refresh) :])
 
 
 def series_source(config: ImputationConfig) -> Path | None:
@@ -43,15 +36,11 @@ def series_source(config: ImputationConfig) -> Path | None:
 def imputation(config: ImputationConfig) -> dict[str, Any]:
     """Run the imputation pipeline and return its summary (metrics, run id, data hash, artifacts)."""
     logger = get_run_logger()
-    refresh = refreshed_stages(config.refresh)
-
-    def stage(task_fn, name: str):
-        return task_fn.with_options(refresh_cache=name in refresh)
-
-    flow_run_id = str(get_run_context().flow_run.id)
-    run_id = start_run_task(config.tracking.experiment, f"imputation-{config.preset}", config.model_dump(mode="json"),
-                            {"prefect.flow_run_id": flow_run_id, "preset": config.preset})
-    try:
+    refresh = refreshed_stages(STAGES, config.refresh)
+    stage = stage_runner(refresh)
+    flow_run_id = current_flow_run_id()
+    with tracked_run(config.tracking.experiment, f"imputation-{config.preset}", config.model_dump(mode="json"),
+                     {"prefect.flow_run_id": flow_run_id, "preset": config.preset}) as run_id:
         # Data: windows, then the evaluation conditions (clean at each rate, perturbed at one).
         source = series_source(config)
         fingerprint = sha256_file(source) if source is not None else "synthetic"
@@ -65,13 +54,13 @@ def imputation(config: ImputationConfig) -> dict[str, Any]:
         timings: dict[str, float] = {}
         checkpoints = {}
         for model in (m for m in config.models if m in DIFFUSION_MODELS):
-            child = start_run_task(config.tracking.experiment, f"train-{model}",
-                                   {"diffusion": config.diffusion.model_dump(mode="json"), "spt": config.spt.model_dump(mode="json")},
-                                   {"prefect.flow_run_id": flow_run_id, "dvc.data_md5": versioned["dvc_md5"]}, parent_run_id=run_id)
-            training = stage(train_task, "train")(data, model, config.diffusion, config.spt)
-            for epoch, record in enumerate(training["history"], start=1):
-                log_metrics(child, record, step=epoch)
-            end_run_task(child)
+            with tracked_run(config.tracking.experiment, f"train-{model}",
+                             {"diffusion": config.diffusion.model_dump(mode="json"), "spt": config.spt.model_dump(mode="json")},
+                             {"prefect.flow_run_id": flow_run_id, "dvc.data_md5": versioned["dvc_md5"]},
+                             parent_run_id=run_id) as child:
+                training = stage(train_task, "train")(data, model, config.diffusion, config.spt)
+                for epoch, record in enumerate(training["history"], start=1):
+                    log_metrics(child, record, step=epoch)
             checkpoints[model] = training["checkpoint"]
             timings[f"time.{model}.train_seconds"] = training["train_seconds"]
 
@@ -83,10 +72,6 @@ def imputation(config: ImputationConfig) -> dict[str, Any]:
             timings[f"time.{model}.impute_seconds"] = result["impute_seconds"]
         report = stage(evaluate_task, "evaluate")(masks, predictions)
         metrics = report_task(run_id, report, masks, predictions, timings)
-        end_run_task(run_id)
-    except BaseException:
-        end_run_task(run_id, "FAILED")
-        raise
 
     logger.info("imputation finished: run %s, data md5 %s", run_id, versioned["dvc_md5"])
     return {

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
 from flows.online_learning_config import STAGES, OnlineLearningConfig
+from flows.stages import current_flow_run_id, refreshed_stages, stage_runner
 from tasks.online import dimensions_task, play_task, report_task, sample_classes_task, separation_task
-from tasks.tracking import end_run_task, log_metrics_task, start_run_task
+from tasks.tracking import log_metrics_task, tracked_run
 from tasks.versioning import version_task
 
 SUMMARY_KEYS = ("optimal_worst_case_equals_pfl_fraction", "optimal_worst_case_checked",
@@ -26,23 +26,15 @@ SUMMARY_KEYS = ("optimal_worst_case_equals_pfl_fraction", "optimal_worst_case_ch
                 "classes_within_limits", "pfl_ge_littlestone_fraction")
 
 
-def refreshed_stages(refresh: str | None) -> set[str]:
-    return set() if refresh is None else set(STAGES[STAGES.index(refresh) :])
-
-
 @flow(name="online-learning", log_prints=False)
 def online_learning(config: OnlineLearningConfig) -> dict[str, Any]:
     """Run the partial-feedback online-learning pipeline and return its summary."""
     logger = get_run_logger()
-    refresh = refreshed_stages(config.refresh)
-
-    def stage(task_fn, name: str):
-        return task_fn.with_options(refresh_cache=name in refresh)
-
-    flow_run_id = str(get_run_context().flow_run.id)
-    run_id = start_run_task(config.tracking.experiment, f"online-learning-{config.preset}",
-                            config.model_dump(mode="json"), {"prefect.flow_run_id": flow_run_id, "preset": config.preset})
-    try:
+    refresh = refreshed_stages(STAGES, config.refresh)
+    stage = stage_runner(refresh)
+    flow_run_id = current_flow_run_id()
+    with tracked_run(config.tracking.experiment, f"online-learning-{config.preset}",
+                     config.model_dump(mode="json"), {"prefect.flow_run_id": flow_run_id, "preset": config.preset}) as run_id:
         # Classes and their exact dimensions.
         classes = stage(sample_classes_task, "sample")(config.classes)
         dimensions = stage(dimensions_task, "dimensions")(classes, config.dimensions)
@@ -58,10 +50,6 @@ def online_learning(config: OnlineLearningConfig) -> dict[str, Any]:
         log_metrics_task(run_id, {}, tags={"dvc.data_md5": versioned["dvc_md5"]})
 
         metrics = report_task(run_id, dimensions, play, separation)
-        end_run_task(run_id)
-    except BaseException:
-        end_run_task(run_id, "FAILED")
-        raise
 
     logger.info("online-learning finished: run %s, data md5 %s", run_id, versioned["dvc_md5"])
     return {

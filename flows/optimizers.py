@@ -13,12 +13,11 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from mlflow.tracking import MlflowClient
 from prefect import flow
-from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
 from flows.optimizers_config import SHARED_TEXT, STAGES, OptimizersConfig
+from flows.stages import current_flow_run_id, refreshed_stages, stage_runner
 from tasks.optimizers import (
     log_cells_task,
     log_report_task,
@@ -28,13 +27,8 @@ from tasks.optimizers import (
     train_cell_task,
 )
 from tasks.proofs import input_fingerprints
-from tasks.tracking import end_run_task, experiment_id, log_metrics_task, start_run_task
+from tasks.tracking import experiment_id, log_metrics_task, tracked_run
 from tasks.versioning import version_task
-
-
-def refreshed_stages(refresh: str | None) -> set[str]:
-    """Return the stage named by --refresh and every stage after it."""
-    return set(STAGES[STAGES.index(refresh):]) if refresh else set()
 
 
 def text_source(config: OptimizersConfig) -> Path | None:
@@ -63,15 +57,11 @@ def grid_cells(config: OptimizersConfig) -> list[dict[str, Any]]:
 def optimizers(config: OptimizersConfig) -> dict[str, Any]:
     """Run the optimizer comparison grid and return its summary (claim numbers, run id, data hash, artifacts)."""
     logger = get_run_logger()
-    refresh = refreshed_stages(config.refresh)
-
-    def stage(task_fn, name: str):
-        return task_fn.with_options(refresh_cache=name in refresh)
-
-    flow_run_id = str(get_run_context().flow_run.id)
-    run_id = start_run_task(config.tracking.experiment, f"optimizers-{config.preset}", config.model_dump(mode="json"),
-                            {"prefect.flow_run_id": flow_run_id, "preset": config.preset})
-    try:
+    refresh = refreshed_stages(STAGES, config.refresh)
+    stage = stage_runner(refresh)
+    flow_run_id = current_flow_run_id()
+    with tracked_run(config.tracking.experiment, f"optimizers-{config.preset}", config.model_dump(mode="json"),
+                     {"prefect.flow_run_id": flow_run_id, "preset": config.preset}) as run_id:
         # Data: the character corpus and the digits split.
         families = {m.split("-")[0] for m in config.grid.models}
         path = text_source(config)
@@ -109,10 +99,6 @@ def optimizers(config: OptimizersConfig) -> dict[str, Any]:
         log_report_task(run_id, report)
         counts = {f"cells.{status}": float(sum(r["status"] == status for r in rows)) for status in ("ok", "diverged", "failed")}
         log_metrics_task(run_id, counts)
-        end_run_task(run_id)
-    except BaseException:
-        end_run_task(run_id, "FAILED")
-        raise
 
     logger.info("optimizers finished: run %s, %d cells, data md5 %s", run_id, len(rows), versioned["dvc_md5"])
     return {

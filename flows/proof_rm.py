@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow
-from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
 from flows.config import STAGES, ProofRMConfig
 from flows.settings import project_home
+from flows.stages import current_flow_run_id, refreshed_stages, stage_runner
 from tasks.proofs import (
     generate_task,
     input_fingerprints,
@@ -28,25 +28,17 @@ from tasks.proofs import (
 )
 from tasks.llm import diversity_task, log_diversity_task
 from tasks.tracking import (
-    end_run_task,
     log_evaluation_task,
     log_metrics_task,
     log_training_task,
     register_task,
-    start_run_task,
+    tracked_run,
 )
 from tasks.training import evaluate_task, train_task
 from tasks.versioning import version_task
 
 SHARED_EXTERNAL = {"opc": "opc/opc_dev.parquet", "prmbench": "prmbench"}
 SHARED_PROBLEMS = "imobench/proofbench_v2.csv"
-
-
-def refreshed_stages(refresh: str | None) -> set[str]:
-    """Return the stage named by --refresh and every stage after it."""
-    if refresh is None:
-        return set()
-    return set(STAGES[STAGES.index(refresh) :])
 
 
 def problem_files(config: ProofRMConfig) -> list[Path]:
@@ -73,17 +65,13 @@ def external_sets(config: ProofRMConfig) -> dict[str, Path]:
 def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
     """Run the proof reward-model pipeline and return its summary (metrics, run id, data hash, artifacts)."""
     logger = get_run_logger()
-    refresh = refreshed_stages(config.refresh)
-
-    def stage(task_fn, name: str):
-        return task_fn.with_options(refresh_cache=name in refresh)
-
-    flow_run_id = str(get_run_context().flow_run.id)
-    run_id = start_run_task(
+    refresh = refreshed_stages(STAGES, config.refresh)
+    stage = stage_runner(refresh)
+    flow_run_id = current_flow_run_id()
+    with tracked_run(
         config.tracking.experiment, f"proof-rm-{config.preset}", config.model_dump(mode="json"),
         {"prefect.flow_run_id": flow_run_id, "preset": config.preset},
-    )
-    try:
+    ) as run_id:
         # Data: problems -> triplets -> pre-check -> review -> splits.
         files = problem_files(config)
         problems = stage(load_problems_task, "load")(config.sources, files, input_fingerprints(files))
@@ -106,14 +94,13 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
                          tags={"dvc.data_md5": versioned["dvc_md5"]})
 
         # Train in a nested run.
-        train_run_id = start_run_task(
+        with tracked_run(
             config.tracking.experiment, "train", {"model": config.model.model_dump(mode="json"),
                                                   "train": config.train.model_dump(mode="json")},
             {"prefect.flow_run_id": flow_run_id, "dvc.data_md5": versioned["dvc_md5"]}, parent_run_id=run_id,
-        )
-        training = stage(train_task, "train")(splits["train"], splits["val"], config.model, config.train)
-        log_training_task(train_run_id, training)
-        end_run_task(train_run_id)
+        ) as train_run_id:
+            training = stage(train_task, "train")(splits["train"], splits["val"], config.model, config.train)
+            log_training_task(train_run_id, training)
 
         # Evaluate on held-out problems and on external human-labelled data.
         eval_sets = {"test": splits["test"]}
@@ -125,10 +112,6 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
 
         # Register the model.
         registered = register_task(run_id, training["checkpoint"], config.tracking.registered_model)
-        end_run_task(run_id)
-    except BaseException:
-        end_run_task(run_id, "FAILED")
-        raise
 
     summary_metrics = {k: v for k, v in metrics.items() if ".reward_model." in k and "best_of_n" not in k}
     summary_metrics.update({k: v for k, v in metrics.items() if k.endswith("best_of_n.reward_model") or k.endswith("proofs_per_second")})

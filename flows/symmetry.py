@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import flow
-from prefect.context import get_run_context
 from prefect.logging import get_run_logger
 
+from flows.stages import current_flow_run_id, refreshed_stages, stage_runner
 from flows.symmetry_config import SYMMETRY_STAGES, SymmetryConfig
 from tasks.symmetry import (
     compare_task,
@@ -24,30 +24,19 @@ from tasks.symmetry import (
     svd_task,
     system_task,
 )
-from tasks.tracking import end_run_task, log_metrics_task, start_run_task
+from tasks.tracking import log_metrics_task, tracked_run
 from tasks.versioning import version_task
-
-
-def refreshed_stages(refresh: str | None) -> set[str]:
-    """Return the stage named by --refresh and every stage after it."""
-    if refresh is None:
-        return set()
-    return set(SYMMETRY_STAGES[SYMMETRY_STAGES.index(refresh) :])
 
 
 @flow(name="symmetry", log_prints=False)
 def symmetry(config: SymmetryConfig) -> dict[str, Any]:
     """Discover the symmetry generators of each enabled PDE and compare them with the known ones."""
     logger = get_run_logger()
-    refresh = refreshed_stages(config.refresh)
-
-    def stage(task_fn, name: str):
-        return task_fn.with_options(refresh_cache=name in refresh)
-
-    flow_run_id = str(get_run_context().flow_run.id)
-    run_id = start_run_task(config.tracking.experiment, f"symmetry-{config.preset}", config.model_dump(mode="json"),
-                            {"prefect.flow_run_id": flow_run_id, "preset": config.preset})
-    try:
+    refresh = refreshed_stages(SYMMETRY_STAGES, config.refresh)
+    stage = stage_runner(refresh)
+    flow_run_id = current_flow_run_id()
+    with tracked_run(config.tracking.experiment, f"symmetry-{config.preset}", config.model_dump(mode="json"),
+                     {"prefect.flow_run_id": flow_run_id, "preset": config.preset}) as run_id:
         pdes = config.pdes.enabled()
 
         # Data: simulate each PDE and version the datasets together.
@@ -70,10 +59,6 @@ def symmetry(config: SymmetryConfig) -> dict[str, Any]:
             metrics.update(log_symmetry_task(run_id, name, comparison, generators[name], fitted))
             logger.info("%s: found %d generators, true %d, Grassmann distance %.3g", name, comparison["found"],
                         comparison["true"], comparison["grassmann_distance"])
-        end_run_task(run_id)
-    except BaseException:
-        end_run_task(run_id, "FAILED")
-        raise
 
     return {
         "flow": "symmetry",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +170,22 @@ def register_task(run_id: str, checkpoint: ArtifactRef, registered_model: str) -
 @task(name="end-run")
 def end_run_task(run_id: str, status: str = "FINISHED") -> None:
     MlflowClient().set_terminated(run_id, status=status)
+
+
+@contextmanager
+def tracked_run(
+    experiment: str, run_name: str, config: dict[str, Any], tags: dict[str, str], parent_run_id: str | None = None
+) -> Iterator[str]:
+    """Open an MLflow run around a block of a flow and yield its id.
+
+    The run ends FINISHED when the block completes and FAILED when it raises,
+    so a failed stage never leaves a run (or a nested training run) marked
+    RUNNING in the MLflow UI. Both ends are Prefect tasks, visible in the flow run.
+    """
+    run_id = start_run_task(experiment, run_name, config, tags, parent_run_id)
+    try:
+        yield run_id
+    except BaseException:
+        end_run_task(run_id, "FAILED")
+        raise
+    end_run_task(run_id)
