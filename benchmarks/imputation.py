@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,17 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import cpu_model  # noqa: E402
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def solver_comparison(repeats: int, n_problems: int = 224, n_points: int = 24, reg: float = 0.05, reg_m: float = 0.5) -> dict:
     """Time both solvers on one batch shaped like a SPIRIT step (B*K clouds of L points)."""
-    import numpy as np
     import ot
     import torch
 
@@ -90,7 +84,7 @@ def markdown(summary: dict, solver: dict, preset: str, seconds: float, command: 
         "# Imputation (SPIRIT) results",
         "",
         f"Command: `{command}` (preset `{preset}`), one run, {seconds / 60:.1f} minutes wall time.",
-        f"Machine: 2 CPU cores ({cpu_name()}), shared with other jobs while it ran; torch CPU, POT {solver['pot_version']}.",
+        f"Machine: 2 CPU cores ({cpu_model()}), shared with other jobs while it ran; torch CPU, POT {solver['pot_version']}.",
         f"MLflow run `{summary['mlflow_run_id']}`, DVC data md5 `{summary['dvc_data_md5']}`.",
         "",
         f"Budget: preset `{preset}` on those cores with {config.diffusion.threads} torch thread(s):"

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +30,7 @@ import numpy as np
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from benchmarks.common import machine, run_cli  # noqa: E402
 from components.online.classes import random_class  # noqa: E402
 from components.online.dimensions import LimitExceeded, PartialFeedbackGame, SearchLimits  # noqa: E402
 
@@ -43,30 +42,6 @@ GROWTH_LABELS = (2, 3, 4, 5, 6, 8)
 REPEATS = 3
 
 
-def run_cli(args: list[str], home: Path) -> tuple[dict, float]:
-    env = {**os.environ, "REPROLAB_HOME": str(home), "PREFECT_HOME": str(home / ".prefect"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-5000:])
-        raise SystemExit(f"command failed ({result.returncode}): reprolab {' '.join(args)}")
-    return json.loads(result.stdout.strip().splitlines()[-1]), seconds
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}; 1-minute load average {load:.1f} at the start")
 
 
 def timed_pfl(n_hypotheses: int, n_instances: int, n_labels: int, seed: int, budget: float) -> dict:
@@ -220,7 +195,7 @@ def main() -> None:
     args = parser.parse_args()
 
     started = datetime.now(timezone.utc)
-    host = machine()
+    host = f"{machine()}; 1-minute load average {os.getloadavg()[0]:.1f} at the start"
     print(f"flow: reprolab run online-learning --preset {args.preset} --json", flush=True)
     with tempfile.TemporaryDirectory(prefix="reprolab-bench-online-") as home:
         summary, flow_seconds = run_cli(["run", "online-learning", "--preset", args.preset, "--json"], Path(home))

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,19 +27,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from benchmarks.common import machine, run_cli  # noqa: E402
 
-def machine(load: float) -> str:
-    import platform
-
-    import torch
-
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return (f"{os.cpu_count()} CPU cores ({cpu}), shared with other jobs (1-minute load average {load:.1f} at the start), "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
 
 
 def step_times(preset: str, steps: int) -> dict[str, dict[str, float]]:
@@ -89,21 +77,6 @@ def step_times(preset: str, steps: int) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_flow(preset: str, home: Path) -> tuple[dict, float]:
-    env = {**os.environ, "REPROLAB_HOME": str(home), "PREFECT_HOME": str(home / ".prefect"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
-    env.pop("PREFECT_API_URL", None)
-    # On a loaded machine the temporary Prefect server can take minutes to start.
-    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "600")
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "flows.cli", "run", "optimizers", "--preset", preset, "--json"],
-                            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-5000:])
-        raise SystemExit(f"reprolab run optimizers --preset {preset} failed with status {result.returncode}")
-    return json.loads(result.stdout.strip().splitlines()[-1]), seconds
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -115,11 +88,13 @@ def main() -> None:
 
     load = os.getloadavg()[0]
     timing = step_times(args.preset, args.steps)
-    host = machine(load)  # after step_times, which sets the preset's torch threads
+    # After step_times, which sets the preset's torch threads.
+    host = (f"{machine(torch_threads=True)}; shared with other jobs, 1-minute load average {load:.1f} "
+            "at the start")
     print(json.dumps(timing, indent=1), flush=True)
     home = args.home or Path(tempfile.mkdtemp(prefix="reprolab-bench-optimizers-"))
     home.mkdir(parents=True, exist_ok=True)  # Prefect's database cannot be created in a missing folder
-    summary, seconds = run_flow(args.preset, home)
+    summary, seconds = run_cli(["run", "optimizers", "--preset", args.preset, "--json"], home)
     report = home / summary["artifacts"]["report"]
 
     plots_dir = args.out.parent / "optimizers"

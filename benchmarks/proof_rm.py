@@ -18,45 +18,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from benchmarks.common import machine, run_cli  # noqa: E402
+
 SHARED = PROJECT_ROOT.parent / "shared" / "data"
 SCORERS = ("reward_model", "reward_model_min_step", "tfidf_logreg", "majority", "random")
 METRICS = ("accuracy", "balanced_accuracy", "auroc", "f1_incorrect", "ece")
 
 
-def run_cli(args: list[str], home: Path) -> tuple[dict, float]:
-    env = {**os.environ, "REPROLAB_HOME": str(home), "PREFECT_HOME": str(home / ".prefect"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-5000:])
-        raise SystemExit(f"command failed ({result.returncode}): reprolab {' '.join(args)}")
-    return json.loads(result.stdout.strip().splitlines()[-1]), seconds
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import torch
-
-    return (f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads")
 
 
 def fmt(value) -> str:
@@ -126,7 +102,7 @@ def write_page(args: argparse.Namespace, reports: dict, cold: float | None, cach
         + (f" --report-only {args.report_only}" if args.report_only else "")
         + (f" --eval-limit {args.eval_limit}" if args.eval_limit else "")
         + f"` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
-        f"Machine: {machine()}; load average {os.getloadavg()[0]:.1f} when the page was written "
+        f"Machine: {machine(torch_threads=True)}; load average {os.getloadavg()[0]:.1f} when the page was written "
         "(other jobs may have shared the cores, which inflates wall times but not the quality figures).",
         "",
         "The reward model and every baseline train on the same training split of generated triplets "

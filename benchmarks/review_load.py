@@ -26,12 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import sqlite3
 from contextlib import ExitStack
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,6 +43,7 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT_ROOT))
 
+from benchmarks.common import machine  # noqa: E402
 from components.review.testing import PostgresCluster  # noqa: E402
 from tests.review.helpers import Server, free_port, make_triplet, seeded_store  # noqa: E402
 
@@ -256,12 +254,6 @@ def run(name: str, clients: int, reviews: int, *, kill: bool, postgres: Postgres
 LOAD_BEFORE = os.getloadavg()
 
 
-def machine() -> str:
-    cpus = os.cpu_count()
-    load = ", ".join(f"{value:.1f}" for value in LOAD_BEFORE)
-    return (f"{platform.system()} {platform.machine()}, {cpus} CPU(s), Python {platform.python_version()}; "
-            f"load average before the runs {load} (other work shared the machine)")
-
 
 def write_results(results: list[RunResult], command: str) -> None:
     rows = [r.summary() for r in results]
@@ -275,7 +267,8 @@ def write_results(results: list[RunResult], command: str) -> None:
     lines = [
         "# Review service: load and crash test",
         "",
-        f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}.",
+        f"Produced by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {machine()}; load average",
+        f"before the runs {', '.join(f'{value:.1f}' for value in LOAD_BEFORE)} (other work shared the machine).",
         "The server (`reprolab review serve`, one uvicorn process) and the clients (one thread and one",
         "HTTP connection each) share the machine and talk over 127.0.0.1. The store is an SQLite file in WAL",
         "mode, or a database on a PostgreSQL server that the benchmark starts on 127.0.0.1 with its durable",

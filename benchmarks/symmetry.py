@@ -18,39 +18,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from benchmarks.common import machine, run_cli  # noqa: E402
+
 PDE_NAMES = ("heat", "burgers", "kdv", "wave", "lambda_omega")
 
 
-def run_cli(args: list[str], home: Path) -> tuple[dict, float]:
-    env = {**os.environ, "REPROLAB_HOME": str(home), "PREFECT_HOME": str(home / ".prefect"),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}"}
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if result.returncode != 0:
-        sys.stderr.write(result.stderr[-5000:])
-        raise SystemExit(f"command failed ({result.returncode}): reprolab {' '.join(args)}")
-    return json.loads(result.stdout.strip().splitlines()[-1]), seconds
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
 def generator_lists(home: Path, run_id: str) -> dict[str, dict[str, list[str]]]:
