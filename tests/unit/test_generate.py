@@ -20,8 +20,8 @@ from components.proofs.generate import (
     EmbeddedGenerator,
     GenerationStats,
     generate_triplets,
-    quantified_variable,
 )
+from components.proofs.injection import quantified_variable
 from components.proofs.mathtext import REVERSED_SYMBOL, delimited_math, find_math
 from components.proofs.schema import ErrorType, GenerationMethod, Problem, stable_id
 
