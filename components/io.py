@@ -113,7 +113,7 @@ def validation_to_input_error(
     """Convert the first pydantic error into an InputError that names the field and value."""
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first["loc"]) or None
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")  # pydantic's prefix for a validator's ValueError
     if first["type"] != "missing" and "input" in first:
         value = first["input"]
         if isinstance(value, str) and "://" in value:

@@ -77,6 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.refresh is not None and args.refresh not in stages:
         raise InputError(f"unknown stage '{args.refresh}' for {args.flow}; stages: {', '.join(stages)}", field="--refresh")
     config = load_config(args.flow, args.preset, args.set or [], args.refresh)
+    preflight = flow_spec(args.flow).preflight
+    if preflight is not None:
+        load_attribute(preflight)(config)
     flow_fn = resolve_flow(args.flow)
     started = time.perf_counter()
     summary = flow_fn(config)

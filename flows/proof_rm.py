@@ -61,6 +61,15 @@ def external_sets(config: ProofRMConfig) -> dict[str, Path]:
     return sets
 
 
+def check_review_store(config: ProofRMConfig) -> None:
+    """Open the review store once, so that an unreachable database or an unwritable file fails before any stage."""
+    from components.review.database import parse_target
+    from components.review.store import ReviewStore
+
+    with ReviewStore(parse_target(config.review.store, base=project_home())):
+        pass
+
+
 @flow(name="proof-rm", log_prints=False)
 def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
     """Run the proof reward-model pipeline and return its summary (metrics, run id, data hash, artifacts)."""

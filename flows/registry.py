@@ -22,6 +22,9 @@ class FlowSpec:
     config: str
     description: str
     stages: tuple[str, ...]
+    # `module:attribute` of a check that `reprolab run` calls with the config before the
+    # flow starts, so that an unusable setting fails in a second instead of mid-run.
+    preflight: str | None = None
 
 
 FLOWS: dict[str, FlowSpec] = {
@@ -30,6 +33,7 @@ FLOWS: dict[str, FlowSpec] = {
         config="flows.config:ProofRMConfig",
         description="proof-checking reward model from generated, reviewed triplets",
         stages=PROOF_RM_STAGES,
+        preflight="flows.proof_rm:check_review_store",
     ),
     "online-learning": FlowSpec(
         flow="flows.online_learning:online_learning",

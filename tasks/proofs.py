@@ -16,7 +16,7 @@ from components.proofs.generate import generate_triplets
 from components.proofs.importers import load_imo_proofbench, load_problems
 from components.proofs.precheck import RuleBasedPreChecker, precheck_all
 from components.proofs.schema import Problem, Triplet, stable_id
-from components.proofs.splits import split_by_problem
+from components.proofs.splits import MIN_PROBLEMS_FOR_TEST, has_test_split, split_by_problem
 from components.review.database import StoreTarget, parse_target
 from components.review.store import ReviewStore
 from flows.config import GenerationConfig, PrecheckConfig, ReviewConfig, SourcesConfig, SplitConfig
@@ -186,7 +186,7 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
         "newly_queued": added,
     }
     if review.policy == "human":
-        kept = _wait_and_collect_human_labels(queue_path, [t.triplet_id for t in triplets], review, logger)
+        kept = _wait_and_collect_human_labels(queue_path, triplets, review, logger)
         counts["waited_for"] = review.required_final
     else:
         with ReviewStore(queue_path) as queue:
@@ -216,14 +216,16 @@ def _final_ids(queue_path: StoreTarget, triplet_ids: set[str]) -> set[str]:
         return queue.final_ids() & triplet_ids
 
 
-def _wait_and_collect_human_labels(queue_path: StoreTarget, triplet_ids: list[str], review: ReviewConfig, logger
+def _wait_and_collect_human_labels(queue_path: StoreTarget, triplets: list[Triplet], review: ReviewConfig, logger
                                    ) -> list[Triplet]:
     """Pause the flow run until enough of this run's items are final; return them from the store's export.
 
+    Enough means `required_final` items, which also span enough problems of one
+    source for the splits to have a test split (MIN_PROBLEMS_FOR_TEST), so that
+    the run does not wait for reviewers and then fail in the splits stage.
     The pause is Prefect's `pause_flow_run`: the run shows as Paused in the UI
     and keeps its process. A daemon thread polls the review store every
-    `poll_s` seconds and resumes the run through the Prefect API once the
-    count is reached.
+    `poll_s` seconds and resumes the run through the Prefect API once that is reached.
     """
     import contextvars
     import tempfile
@@ -236,15 +238,27 @@ def _wait_and_collect_human_labels(queue_path: StoreTarget, triplet_ids: list[st
 
     from components.review.store import read_export
 
-    ids = set(triplet_ids)
+    by_id = {t.triplet_id: t for t in triplets}
+    ids = set(by_id)
     required = review.required_final
     if required > len(ids):
         raise InputError(
             f"review.required_final is {required}, but this run queues only {len(ids)} triplets",
             field="review.required_final", hint=f"Set it to at most {len(ids)}",
         )
-    final = len(_final_ids(queue_path, ids))
-    if final < required:
+    if not has_test_split(triplets):
+        raise InputError(
+            f"this run's triplets come from too few problems for a test split (at least "
+            f"{MIN_PROBLEMS_FOR_TEST} of one source), so waiting for reviews could not help",
+            field="sources", hint="Add problems or raise sources.max_problems",
+        )
+
+    def enough(final_ids: set[str]) -> bool:
+        return len(final_ids) >= required and has_test_split([by_id[i] for i in final_ids])
+
+    final_ids = _final_ids(queue_path, ids)
+    final = len(final_ids)
+    if not enough(final_ids):
         context = FlowRunContext.get()
         if context is None or context.flow_run is None:
             raise RuntimeError("review policy 'human' waits by pausing the flow run, so it must run inside a flow")
@@ -254,7 +268,7 @@ def _wait_and_collect_human_labels(queue_path: StoreTarget, triplet_ids: list[st
         def watch() -> None:
             while not stop.wait(review.poll_s):
                 try:
-                    if len(_final_ids(queue_path, ids)) >= required:
+                    if enough(_final_ids(queue_path, ids)):
                         with get_client(sync_client=True) as client:
                             client.resume_flow_run(flow_run_id)
                         return
@@ -263,18 +277,22 @@ def _wait_and_collect_human_labels(queue_path: StoreTarget, triplet_ids: list[st
 
         watcher = threading.Thread(target=contextvars.copy_context().run, args=(watch,),
                                    name="review-watcher", daemon=True)
-        logger.info("waiting for %d of %d queued item(s) to be final (%d now); label them with "
-                    "`reprolab review serve`", required, len(ids), final)
+        store_option = "" if queue_path == parse_target(project_home() / "review.db") else f" --store {queue_path}"
+        logger.info("waiting for %d of %d queued item(s) to be final, spanning at least %d problems of one "
+                    "source (%d final now); label them with `reprolab review%s serve`",
+                    required, len(ids), MIN_PROBLEMS_FOR_TEST, final, store_option)
         watcher.start()
         try:
             pause_flow_run(timeout=review.wait_timeout_s, poll_interval=min(review.poll_s, 10.0))
         except FlowPauseTimeout:
-            final = len(_final_ids(queue_path, ids))
+            final_ids = _final_ids(queue_path, ids)
+            problems = len({by_id[i].problem_id for i in final_ids})
             raise InputError(
-                f"only {final} of the {required} required review items were final after waiting "
-                f"{review.wait_timeout_s:g} s",
+                f"only {len(final_ids)} of the {required} required review items were final after waiting "
+                f"{review.wait_timeout_s:g} s (they span {problems} problem(s); at least "
+                f"{MIN_PROBLEMS_FOR_TEST} of one source are needed)",
                 field="review.wait_timeout_s",
-                hint="Label more items with `reprolab review serve`, then run the flow again",
+                hint=f"Label more items with `reprolab review{store_option} serve`, then run the flow again",
             ) from None
         finally:
             stop.set()

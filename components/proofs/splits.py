@@ -13,6 +13,17 @@ from components.proofs.schema import Triplet
 logger = logging.getLogger(__name__)
 
 SPLIT_NAMES = ("train", "val", "test")
+# A source gets a test split only with at least this many problems (one for
+# test, one for validation, one for training).
+MIN_PROBLEMS_FOR_TEST = 3
+
+
+def has_test_split(triplets: Sequence[Triplet]) -> bool:
+    """Return whether split_by_problem() can give these triplets a test split: some source has enough problems."""
+    by_source: dict[str, set[str]] = defaultdict(set)
+    for triplet in triplets:
+        by_source[triplet.source].add(triplet.problem_id)
+    return any(len(problems) >= MIN_PROBLEMS_FOR_TEST for problems in by_source.values())
 
 
 def split_by_problem(
@@ -37,7 +48,7 @@ def split_by_problem(
     for source in sorted(by_source):
         problems = sorted(by_source[source])
         random.Random(f"{seed}:{source}").shuffle(problems)
-        n_test = max(1, round(test_fraction * len(problems))) if len(problems) >= 3 else 0
+        n_test = max(1, round(test_fraction * len(problems))) if len(problems) >= MIN_PROBLEMS_FOR_TEST else 0
         n_val = round(val_fraction * len(problems)) if len(problems) - n_test >= 2 else 0
         for index, problem in enumerate(problems):
             assignment[problem] = "test" if index < n_test else "val" if index < n_test + n_val else "train"

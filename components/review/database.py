@@ -28,12 +28,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from components.errors import InputError
 
@@ -48,6 +49,22 @@ _WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"reprolab.review.write").digest
 MIGRATION_LOCK_KEY = int.from_bytes(
     hashlib.sha256(b"reprolab.review.migrate").digest()[:8], "big", signed=True
 )
+
+
+class StoreUnavailable(RuntimeError):
+    """The store's database is unreachable or busy past the timeout; the same request may succeed later."""
+
+
+def permission_denied(exc: BaseException) -> bool:
+    """Return whether `exc` (or the error it wraps) says the database user may not create or write tables."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ == "InsufficientPrivilege":  # psycopg.errors, also inside SQLAlchemy's wrapper
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and "readonly" in str(seen):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
 
 
 @dataclass(frozen=True)
@@ -122,39 +139,63 @@ def parse_target(
     return StoreTarget(path=path)
 
 
+def _split_userinfo(url: str) -> tuple[str, str | None, str]:
+    """Split a URL into `scheme://`, the user part before the last `@` (None without one), and the rest.
+
+    Taking the last `@` keeps a password whole even when it contains `/`, `?`,
+    `#` or `@` without percent-encoding, which a URL parser would cut apart.
+    """
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest:
+        return scheme + separator, None, rest
+    userinfo, _, remainder = rest.rpartition("@")
+    return scheme + separator, userinfo, remainder
+
+
+_PASSWORD_PARAMETER = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
 def _check_postgres_url(url: str, field: str | None) -> str:
-    parts = urlsplit(url)
+    _, userinfo, _ = _split_userinfo(url)
+    if userinfo is not None and re.search(r"[/?#@\s]", userinfo):
+        raise InputError(
+            f"the user name or password in {mask_password(url)!r} contains a character that must be "
+            "percent-encoded (/, ?, #, @ or a space)",
+            field=field,
+            hint="Percent-encode it (%2F for /, %40 for @), or leave the password out of the URL and set "
+            "PGPASSWORD or a ~/.pgpass entry",
+        )
     try:
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
     except ValueError as exc:
-        raise InputError(f"{mask_password(url)!r} has an invalid port ({exc})", field=field) from None
-    if not parts.hostname and "host=" not in parts.query:
-        raise InputError(
-            f"{mask_password(url)!r} names no host",
-            field=field,
-            hint="Write postgresql://user@127.0.0.1:5432/database",
-        )
+        raise InputError(f"{mask_password(url)!r} is not a valid URL ({exc})", field=field,
+                         hint="Write postgresql://user@host:port/database") from None
     return url
 
 
 def mask_password(url: str) -> str:
     """Return the URL with the password of its user part and any `password=` parameter replaced by ***."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostinfo}"
-    query = parts.query
-    if "password" in query:
-        pairs = [(k, MASK if k == "password" else v) for k, v in parse_qsl(query, keep_blank_values=True)]
-        query = urlencode(pairs, safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    prefix, userinfo, remainder = _split_userinfo(url)
+    if userinfo is not None and ":" in userinfo:
+        userinfo = f"{userinfo.split(':', 1)[0]}:{MASK}"
+    text = prefix + (f"{userinfo}@" if userinfo is not None else "") + remainder
+    return _PASSWORD_PARAMETER.sub(lambda match: match.group(1) + MASK, text)
 
 
 def has_password(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.password is not None or any(k == "password" for k, _ in parse_qsl(parts.query))
+    """Return whether the URL carries a password, in its user part or as a `password=` parameter."""
+    _, userinfo, _ = _split_userinfo(url)
+    if userinfo is not None and userinfo.partition(":")[2]:
+        return True
+    return _PASSWORD_PARAMETER.search(url) is not None
+
+
+def _url_password(url: str) -> str | None:
+    _, userinfo, _ = _split_userinfo(url)
+    if userinfo is None or not userinfo.partition(":")[2]:
+        return None
+    return unquote(userinfo.partition(":")[2])
 
 
 class Database(Protocol):
@@ -216,15 +257,20 @@ class SQLiteDatabase:
         self._conn = conn
 
     def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
-        return self._conn.execute(sql, params)
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreUnavailable(f"review store {self.target.display()} is busy ({exc})") from exc
+            raise
 
     def begin(self, *, write: bool) -> None:
         # IMMEDIATE takes the write lock up front, avoiding the read-to-write
         # upgrade that fails at once with SQLITE_BUSY in WAL mode.
-        self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        self.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     def commit(self) -> None:
-        self._conn.execute("COMMIT")
+        self.execute("COMMIT")
 
     def rollback(self) -> None:
         if self._conn.in_transaction:
@@ -308,9 +354,11 @@ class PostgresDatabase:
         assert target.url is not None
         self.target = target
         self._timeout = timeout
-        self._conn = self._connect()
+        self._conn = self._connect(first=True)
 
-    def _connect(self) -> Any:
+    def _connect(self, *, first: bool = False) -> Any:
+        """Open a connection. Failing on the first one is an input error (the URL, the server, the
+        password); failing to reconnect later makes the store unavailable for now."""
         import psycopg
 
         try:
@@ -321,38 +369,56 @@ class PostgresDatabase:
                 connect_timeout=max(1, int(self._timeout)),
                 application_name="reprolab-review",
             )
+            # Writers wait for each other's advisory lock at most `timeout` seconds.
+            conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self._timeout * 1000)}ms",))
         except psycopg.Error as exc:
+            reason = self._redact(_first_line(exc))
+            if not first:
+                raise StoreUnavailable(f"cannot reconnect to the review store {self.target.display()} ({reason})"
+                                       ) from None
             raise InputError(
-                f"cannot connect to the PostgreSQL review store ({_first_line(exc)})",
+                f"cannot connect to the PostgreSQL review store ({reason})",
                 path=self.target.display(),
                 hint="Check that the server runs and the URL is right; a password can come from "
                 "PGPASSWORD or ~/.pgpass instead of the URL",
             ) from None
-        # Writers wait for each other's advisory lock at most `timeout` seconds.
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self._timeout * 1000)}ms",))
         return conn
 
-    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
-        return self._conn.execute(to_pyformat(sql), params)
+    def _redact(self, text: str) -> str:
+        """Replace the URL's password in a driver message, which may quote parts of the URL."""
+        password = _url_password(self.target.url or "")
+        return text.replace(password, MASK) if password else text
 
-    def begin(self, *, write: bool) -> None:
+    def _run(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
         import psycopg
 
+        try:
+            return self._conn.execute(sql, params)
+        except psycopg.OperationalError as exc:
+            # A lost connection, a server shutting down, or the write lock not granted in time.
+            raise StoreUnavailable(
+                f"review store {self.target.display()} is unavailable ({self._redact(_first_line(exc))})"
+            ) from exc
+
+    def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        return self._run(to_pyformat(sql), params)
+
+    def begin(self, *, write: bool) -> None:
         statement = (
             "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         )
         if self._conn.closed or self._conn.broken:
             self._reconnect()
         try:
-            self._conn.execute(statement)
-        except psycopg.OperationalError:
+            self._run(statement)
+        except StoreUnavailable:
             # Nothing ran yet, so opening a new connection and beginning again is safe.
             self._reconnect()
-            self._conn.execute(statement)
+            self._run(statement)
         if write:
             # Serialise writers for the whole transaction: with one writer at a
             # time, READ COMMITTED reads see every earlier commit, as in SQLite.
-            self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_KEY,))
+            self._run("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_KEY,))
 
     def _reconnect(self) -> None:
         logger.warning("reconnecting to the review store %s", self.target.display())
@@ -362,7 +428,7 @@ class PostgresDatabase:
             self._conn = self._connect()
 
     def commit(self) -> None:
-        self._conn.execute("COMMIT")
+        self._run("COMMIT")
 
     def rollback(self) -> None:
         from psycopg.pq import TransactionStatus

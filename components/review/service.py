@@ -26,12 +26,11 @@ from typing import Any
 
 from components.errors import InputError
 from components.proofs.schema import ErrorType, ReviewEvent, Triplet
-from components.review.store import VERDICTS, ReviewStore, _event_from_row, _now
+from components.review.store import MAX_COMMENT_CHARS, VERDICTS, ReviewStore, _event_from_row, _now
 
 TOKEN_PREFIX = "rvw_"
 SESSION_TTL = timedelta(hours=12)
 LEASE_TTL = timedelta(minutes=30)
-MAX_COMMENT_CHARS = 10_000
 
 
 class AccessDenied(Exception):
@@ -369,8 +368,9 @@ def validate_draft(draft: object) -> dict[str, Any]:
     if error_type and error_type not in {member.value for member in ErrorType}:
         raise InputError(f"{error_type!r:.40} is not an error type", field="error_type")
     comment = draft.get("comment") or ""
-    if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS:
-        raise InputError(f"comment must be text of at most {MAX_COMMENT_CHARS} characters", field="comment")
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS or "\x00" in comment:
+        raise InputError(f"comment must be text of at most {MAX_COMMENT_CHARS} characters, without NUL",
+                         field="comment")
     return {"verdict": verdict, "error_steps": sorted(set(steps)), "error_type": error_type, "comment": comment}
 
 

@@ -39,7 +39,7 @@ from typing import Any
 from components.errors import InputError
 from components.io import write_jsonl_atomic
 from components.proofs.schema import ErrorType, ReviewEvent, Triplet
-from components.review.database import Database, StoreTarget, open_database, parse_target
+from components.review.database import Database, StoreTarget, open_database, parse_target, permission_denied
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ STATUSES = ("pending", "escalated", "final")
 VERDICTS = ("correct", "incorrect", "unsure")
 REVIEWER_LEVELS = (1, 2)
 DEFAULT_BUSY_TIMEOUT_S = 30.0
+MAX_COMMENT_CHARS = 10_000
 EXPORT_FORMATS = ("jsonl", "parquet")
 
 
@@ -220,6 +221,17 @@ class ReviewStore:
         try:
             self._ensure_schema()
             self._migrate()
+        except Exception as exc:
+            self.close()
+            if permission_denied(exc):
+                raise InputError(
+                    "the database user may not create or change the review tables "
+                    f"({str(exc).strip().splitlines()[0]})",
+                    path=self.location,
+                    hint="Grant it CREATE on the schema (GRANT CREATE ON SCHEMA public TO <user>), or let the "
+                    "database owner run `reprolab review migrate` once",
+                ) from None
+            raise
         except BaseException:
             self.close()
             raise
@@ -262,8 +274,7 @@ class ReviewStore:
 
         revision = self.schema_revision()
         migrations.check_revision(revision, self.location)
-        if revision != migrations.HEAD:
-            migrations.upgrade(self.target, timeout=self._timeout)
+        if revision != migrations.HEAD and migrations.upgrade(self.target, timeout=self._timeout):
             logger.info("migrated review store %s to revision %s", self.location, migrations.HEAD)
 
     def schema_revision(self) -> str | None:
@@ -522,8 +533,7 @@ class ReviewStore:
         verdict = _validate_verdict(verdict)
         steps = _validate_error_steps(error_steps, verdict)
         error_type_value = _validate_error_type(error_type, verdict)
-        if not isinstance(comment, str):
-            raise InputError(f"comment must be a string, got {comment!r:.80}", field="comment")
+        comment = _validate_comment(comment)
         seconds = _validate_seconds(seconds_spent)
         if request_id is not None:
             request_id = _require_text(request_id, "request_id")
@@ -962,7 +972,27 @@ def _final_error_fields(
 def _require_text(value: object, field: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InputError(f"{field} must be a non-blank string, got {value!r:.80}", field=field)
+    _reject_nul(value, field)
     return value
+
+
+def _reject_nul(value: str, field: str) -> None:
+    # PostgreSQL text cannot hold NUL, so neither back end stores it.
+    if "\x00" in value:
+        raise InputError(f"{field} contains a NUL character (\\x00)", field=field, hint="Remove it and submit again")
+
+
+def _validate_comment(comment: object) -> str:
+    if not isinstance(comment, str):
+        raise InputError(f"comment must be a string, got {comment!r:.80}", field="comment")
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise InputError(
+            f"comment has {len(comment)} characters, more than the limit of {MAX_COMMENT_CHARS}",
+            field="comment",
+            hint="Shorten it",
+        )
+    _reject_nul(comment, "comment")
+    return comment
 
 
 def _validate_verdict(verdict: object) -> str:

@@ -116,23 +116,32 @@ class PostgresCluster:
             )
             pwfile.unlink()
             self.port = free_port()
-            options = [
-                "-c listen_addresses=127.0.0.1",
-                f"-c port={self.port}",
-                f"-c unix_socket_directories={self.root}",
-                "-c max_connections=200",
-            ]
-            if not self.durable:
-                options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-            self._run(
-                "pg_ctl", "start", "-D", str(self.data), "-w", "-t", str(self.start_timeout),
-                "-l", str(self.root / "server.log"), "-o", " ".join(options),
-            )
+            self.launch()
         except BaseException:
             self._remove()
             raise
         logger.info("PostgreSQL test server on 127.0.0.1:%d (data in %s)", self.port, self.data)
         return self
+
+    def launch(self) -> None:
+        """Start the server on the cluster's data folder and port (again, after shutdown())."""
+        assert self.root is not None
+        options = [
+            "-c listen_addresses=127.0.0.1",
+            f"-c port={self.port}",
+            f"-c unix_socket_directories={self.root}",
+            "-c max_connections=200",
+        ]
+        if not self.durable:
+            options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+        self._run(
+            "pg_ctl", "start", "-D", str(self.data), "-w", "-t", str(self.start_timeout),
+            "-l", str(self.root / "server.log"), "-o", " ".join(options),
+        )
+
+    def shutdown(self) -> None:
+        """Stop the server (fast shutdown: open connections are closed) and keep its data for launch()."""
+        self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "60")
 
     def url(self, database: str = "postgres", *, password: bool = True) -> str:
         secret = f":{self.password}" if password else ""
@@ -160,7 +169,7 @@ class PostgresCluster:
             return
         try:
             if (self.data / "postmaster.pid").exists():
-                self._run("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", "-t", "60")
+                self.shutdown()
         finally:
             self._remove()
 

@@ -103,3 +103,53 @@ def test_cli_never_prints_the_password(postgres_cluster, pg_store: str):
     serve = cli("--store", unreachable, "serve", "--port", str(free_port()))
     assert serve.returncode == 2
     assert "cannot connect" in serve.stderr
+
+
+def test_service_answers_503_while_database_down(tmp_path, monkeypatch):
+    """With PostgreSQL stopped, requests get a short 503 (JSON for the API) and the log one line each."""
+    from components.review.testing import PostgresCluster
+
+    with PostgresCluster(durable=False) as cluster:
+        cluster.create_database("outage")
+        monkeypatch.setenv("PGPASSWORD", cluster.password)
+        store = cluster.url("outage", password=False)
+        tokens = seeded_store(store, {"ana": 1}, [(make_triplet("item-0", precheck="correct"), {})])
+        server = Server(store=store, port=free_port(), log=tmp_path / "server.log", tokens=tokens)
+        server.start()
+        try:
+            with server.client("ana") as ana:
+                assert ana.get("/api/next").status_code == 200
+                cluster.shutdown()
+                down = ana.get("/api/next")
+                assert down.status_code == 503
+                assert down.json() == {"error": "the review store is unavailable; try again in a moment"}
+                assert down.headers["retry-after"] == "5"
+                page = ana.get("/queue", headers={"accept": "text/html"})
+                assert page.status_code == 503
+                cluster.launch()
+                back = ana.get("/api/next")
+                assert back.status_code == 200
+                assert back.json()["item"]["triplet_id"] == "item-0"
+        finally:
+            server.stop()
+        log = (tmp_path / "server.log").read_text()
+        assert "Traceback" not in log
+        assert "review store is unavailable" in log or "cannot reconnect" in log
+
+
+def test_bad_label_bodies_rejected_without_echo(pg_store: str, tmp_path):
+    tokens = seeded_store(pg_store, {"ana": 1}, [(make_triplet("item-0", precheck="correct"), {})])
+    server = Server(store=pg_store, port=free_port(), log=tmp_path / "server.log", tokens=tokens)
+    server.start()
+    try:
+        with server.client("ana") as ana:
+            nul = ana.post("/api/items/item-0/labels", json={"verdict": "correct", "comment": "nul\u0000here"})
+            assert nul.status_code == 400
+            assert "NUL" in nul.json()["error"]
+            huge = ana.post("/api/items/item-0/labels", json={"verdict": "correct", "comment": "y" * 20_000})
+            assert huge.status_code == 422
+            assert huge.json()["details"][0]["field"] == "body.comment"
+            assert "yyyy" not in huge.text
+    finally:
+        server.stop()
+    assert "Traceback" not in (tmp_path / "server.log").read_text()

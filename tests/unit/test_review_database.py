@@ -12,6 +12,7 @@ from components.errors import InputError
 from components.review.database import (
     Row,
     StoreTarget,
+    StoreUnavailable,
     has_password,
     mask_password,
     parse_target,
@@ -34,6 +35,9 @@ from tests.unit.test_review_store import make_triplet
         ("postgres://rev@localhost/review", StoreTarget(url="postgresql://rev@localhost/review")),
         ("postgresql+psycopg://rev@localhost/review", StoreTarget(url="postgresql://rev@localhost/review")),
         ("POSTGRESQL://rev@localhost/review", StoreTarget(url="postgresql://rev@localhost/review")),
+        # No host: libpq connects through the local Unix socket.
+        ("postgresql:///review", StoreTarget(url="postgresql:///review")),
+        ("postgresql://rev:p%2Fss@h/db", StoreTarget(url="postgresql://rev:p%2Fss@h/db")),
     ],
 )
 def test_parse_target(value: str, expected: StoreTarget):
@@ -50,8 +54,8 @@ def test_parse_target_keeps_path_objects_and_targets():
     ("value", "pattern"),
     [
         ("mysql://user@host/db", r"field 'store': review store URL scheme 'mysql' is not supported"),
-        ("postgresql://user@host:port/db", r"invalid port"),
-        ("postgresql:///db", r"names no host"),
+        ("postgresql://user@host:port/db", r"is not a valid URL \(Port could not be cast"),
+        ("postgresql://user@[::1:5432/db", r"is not a valid URL \(Invalid IPv6 URL\)"),
         ("sqlite://relative.db", r"not an SQLite URL"),
         ("   ", r"the review store is empty"),
     ],
@@ -61,12 +65,25 @@ def test_parse_target_rejects(value: str, pattern: str):
         parse_target(value)
 
 
+@pytest.mark.parametrize("password", ["Sec/ret9", "Sec#ret9", "Sec?ret9", "Sec@ret9", "Sec ret9"])
+def test_unencoded_password_characters_rejected(password: str):
+    url = f"postgresql://review:{password}@127.0.0.1:5432/review"
+    assert mask_password(url) == "postgresql://review:***@127.0.0.1:5432/review"
+    assert has_password(url)
+    with pytest.raises(InputError, match="must be percent-encoded") as caught:
+        parse_target(url)
+    assert password not in str(caught.value)
+    assert "ret9" not in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("url", "masked"),
     [
         ("postgresql://rev:s3cret@h:5432/db", "postgresql://rev:***@h:5432/db"),
         ("postgresql://rev:p%40ss@h/db?sslmode=require", "postgresql://rev:***@h/db?sslmode=require"),
         ("postgresql://rev@h/db?password=s3cret&sslmode=disable", "postgresql://rev@h/db?password=***&sslmode=disable"),
+        ("postgresql://rev@h/db?PASSWORD=Upper6", "postgresql://rev@h/db?PASSWORD=***"),
+        ("postgresql:///db", "postgresql:///db"),
         ("postgresql://rev@h/db", "postgresql://rev@h/db"),
     ],
 )
@@ -176,11 +193,44 @@ def test_writers_wait_for_the_write_lock(postgres_url: str):
 
 
 def test_write_lock_timeout_raises(postgres_url: str):
-    import psycopg
-
     with ReviewStore(postgres_url) as first, ReviewStore(postgres_url, timeout=0.3) as second:
         with first._transaction(write=True):
-            with pytest.raises(psycopg.errors.LockNotAvailable):
+            with pytest.raises(StoreUnavailable, match="lock timeout"):
                 second.add_reviewer("bob")
         # The failed transaction was rolled back, and the store goes on working.
         assert second.add_reviewer("bob") is True
+
+
+def test_server_outage_unavailable_then_recovers():
+    """While the server is down the store raises StoreUnavailable; once it is back, the store reconnects."""
+    from components.review.testing import PostgresCluster
+
+    with PostgresCluster(durable=False) as cluster:
+        url = cluster.create_database("outage")
+        with ReviewStore(url, timeout=2) as store:
+            store.add_reviewer("alice")
+            cluster.shutdown()
+            with pytest.raises(StoreUnavailable) as caught:
+                store.stats()
+            assert cluster.password not in str(caught.value)
+            cluster.launch()
+            assert store.add_reviewer("bob") is True
+            assert set(store.stats()["labels_per_reviewer"]) == {"alice", "bob"}
+
+
+def test_user_without_create_right_input_error(postgres_cluster, postgres_url: str):
+    """PostgreSQL 15 lets only the owner create tables in `public`; the store says what to grant."""
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS reviewer_app")
+        admin.execute("CREATE ROLE reviewer_app LOGIN PASSWORD 'app-secret'")
+    limited = f"postgresql://reviewer_app:app-secret@127.0.0.1:{postgres_cluster.port}/{postgres_url.rsplit('/', 1)[1]}"
+    try:
+        with pytest.raises(InputError, match=r"may not create or change the review tables") as caught:
+            ReviewStore(limited)
+        assert "GRANT CREATE ON SCHEMA public" in str(caught.value)
+        assert "app-secret" not in str(caught.value)
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("DROP ROLE reviewer_app")

@@ -377,6 +377,17 @@ def test_submit_invalid_input(store: ReviewStore, arguments: dict, pattern: str)
     assert store.stats()["status"]["pending"] == 1
 
 
+def test_comment_nul_and_length_rejected(store: ReviewStore):
+    store.enqueue([make_triplet("a")], reason="sample")
+    with pytest.raises(InputError, match=r"comment contains a NUL character"):
+        store.submit("a", "alice", "correct", comment="bad\x00byte")
+    with pytest.raises(InputError, match=r"comment has 10001 characters, more than the limit of 10000"):
+        store.submit("a", "alice", "correct", comment="x" * 10_001)
+    with pytest.raises(InputError, match=r"reason contains a NUL character"):
+        store.enqueue([make_triplet("b")], reason="nul\x00")
+    assert store.history("a") == []
+
+
 @pytest.mark.parametrize(
     ("reviewer_id", "level", "pattern"),
     [

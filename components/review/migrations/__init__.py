@@ -48,23 +48,26 @@ def alembic_config(connection=None, url: str | None = None):
     return config
 
 
-def upgrade(target: str | Path | StoreTarget, revision: str = "head", *, timeout: float = 30.0) -> None:
+def upgrade(target: str | Path | StoreTarget, revision: str = "head", *, timeout: float = 30.0) -> bool:
     """Upgrade the store at `target` (a path or URL) to `revision`, in one transaction that holds a lock.
 
     SQLite: `BEGIN IMMEDIATE` takes the write lock. PostgreSQL: a
     transaction-level advisory lock, and DDL is transactional there too.
     Either way concurrent upgraders wait for each other, and the second one
-    finds the store at head and does nothing.
+    finds the store at head and does nothing. Returns whether a revision was applied.
     """
     import logging
 
-    from alembic import command
-    from sqlalchemy import create_engine, event, text
-    from sqlalchemy.pool import NullPool
-
+    # Set before importing alembic, which logs a line per plugin on import; one
+    # line per revision is noise in the CLI too.
     alembic_logger = logging.getLogger("alembic")
     if alembic_logger.level == logging.NOTSET:
-        alembic_logger.setLevel(logging.WARNING)  # one line per revision is noise in the CLI
+        alembic_logger.setLevel(logging.WARNING)
+
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, event, text
+    from sqlalchemy.pool import NullPool
 
     target = parse_target(target)
     if target.kind == "sqlite":
@@ -91,7 +94,11 @@ def upgrade(target: str | Path | StoreTarget, revision: str = "head", *, timeout
                 connection.execute(text("SELECT set_config('lock_timeout', :ms, true)"),
                                    {"ms": f"{int(timeout * 1000)}ms"})
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            before = MigrationContext.configure(connection).get_current_revision()
+            if revision == "head" and before == HEAD:
+                return False  # another process upgraded it while this one waited for the lock
             command.upgrade(alembic_config(connection), revision)
+            return True
     finally:
         engine.dispose()
 

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, quote
 
 import jinja2
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,7 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from components.errors import InputError
 from components.proofs.schema import ErrorType, Triplet
-from components.review.database import StoreTarget, parse_target
+from components.review.database import StoreTarget, StoreUnavailable, parse_target
 from components.review.service import (
     MAX_COMMENT_CHARS,
     AccessDenied,
@@ -198,9 +199,31 @@ def create_app(store_path: str | Path | StoreTarget, *, secure_cookies: bool = F
     async def http_error(request: Request, exc: StarletteHTTPException):
         if _wants_json(request):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
-        auth = await auth_for(request)
+        try:
+            auth = await auth_for(request)
+        except StoreUnavailable:
+            auth = None  # the error page still renders, without the reviewer's name
         return render("message.html", request, auth, status_code=exc.status_code,
                       title=f"Error {exc.status_code}", message=str(exc.detail))
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable):
+        # One line per failed request, no traceback: the database is down or busy, not the app broken.
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+        message = "the review store is unavailable; try again in a moment"
+        headers = {"Retry-After": "5"}
+        if _wants_json(request):
+            return JSONResponse({"error": message}, status_code=503, headers=headers)
+        response = render("message.html", request, None, status_code=503, title="Error 503", message=message)
+        response.headers.update(headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's default answer echoes the whole input back; name the fields and the problems only.
+        details = [{"field": ".".join(str(part) for part in error["loc"]), "error": error["msg"]}
+                   for error in exc.errors()[:20]]
+        return JSONResponse({"error": "invalid request", "details": details}, status_code=422)
 
     # -- health and sign-in --------------------------------------------------------------
 
