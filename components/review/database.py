@@ -11,9 +11,9 @@ A store is named by a path (SQLite, the default) or by a URL:
 Both back ends give the store the same guarantees:
 
 - a write transaction holds the store's single write lock from its first
-  statement (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: a transaction-level
-  advisory lock taken right after `BEGIN`), so writers queue up instead of
-  interleaving, and a writer waits at most the store's timeout for the lock;
+  statement: `BEGIN IMMEDIATE` in SQLite, a transaction-level advisory lock
+  taken right after `BEGIN` in PostgreSQL. Writers therefore queue up instead
+  of interleaving, and a writer waits at most the store's timeout for the lock;
 - a read transaction sees one consistent snapshot (SQLite: a deferred `BEGIN`
   in WAL mode; PostgreSQL: `REPEATABLE READ READ ONLY`).
 
@@ -56,7 +56,7 @@ class StoreUnavailable(RuntimeError):
 
 
 def permission_denied(exc: BaseException) -> bool:
-    """Return whether `exc` (or the error it wraps) says the database user may not create or write tables."""
+    """Return whether `exc`, or the error it wraps, reports that the database user may not create or write tables."""
     seen: BaseException | None = exc
     while seen is not None:
         if type(seen).__name__ == "InsufficientPrivilege":  # psycopg.errors, also inside SQLAlchemy's wrapper

@@ -219,7 +219,7 @@ def test_server_outage_unavailable_then_recovers():
 
 
 def test_user_without_create_right_input_error(postgres_cluster, postgres_url: str):
-    """PostgreSQL 15 lets only the owner create tables in `public`; the store says what to grant."""
+    """PostgreSQL 15 lets only the owner create tables in `public`, and the error names the grant to add."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as admin:

@@ -1,4 +1,4 @@
-"""Splits by problem, and the check that tells whether a set of triplets can have a test split."""
+"""Splits by problem, and the check of whether a set of triplets can have a test split."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def triplets_over(problems_by_source: dict[str, int]) -> list:
     ("problems_by_source", "expected"),
     [({"bank": 3}, True), ({"bank": 2}, False), ({"bank": 2, "imo": 2}, False), ({"bank": 1, "imo": 5}, True)],
 )
-def test_has_test_split_matches_split_by_problem(problems_by_source: dict[str, int], expected: bool):
+def test_has_test_split_matches_splitting(problems_by_source: dict[str, int], expected: bool):
     triplets = triplets_over(problems_by_source)
     assert has_test_split(triplets) is expected
     if expected:

@@ -220,7 +220,7 @@ def create_app(store_path: str | Path | StoreTarget, *, secure_cookies: bool = F
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        # FastAPI's default answer echoes the whole input back; name the fields and the problems only.
+        # FastAPI's default response echoes the whole input back, so return the fields and errors only.
         details = [{"field": ".".join(str(part) for part in error["loc"]), "error": error["msg"]}
                    for error in exc.errors()[:20]]
         return JSONResponse({"error": "invalid request", "details": details}, status_code=422)
