@@ -91,7 +91,7 @@ def proof_rm(config: ProofRMConfig) -> dict[str, Any]:
         log_diversity_task(run_id, diversity)
         precheck = precheck_task.with_options(refresh_cache="precheck" in refresh or config.precheck.backend != "embedded")
         prechecked = precheck(triplets, problems, config.precheck)
-        reviewed, review_counts = review_task(prechecked, config.review)
+        reviewed, review_counts = review_task(prechecked, config.review, config.splits)
         splits = stage(split_task, "splits")(reviewed, config.splits)
 
         # Version the datasets and point the run at them.

@@ -16,7 +16,7 @@ from components.proofs.generate import generate_triplets
 from components.proofs.importers import load_imo_proofbench, load_problems
 from components.proofs.precheck import RuleBasedPreChecker, precheck_all
 from components.proofs.schema import Problem, Triplet, stable_id
-from components.proofs.splits import MIN_PROBLEMS_FOR_TEST, has_test_split, split_by_problem
+from components.proofs.splits import MIN_PROBLEMS_FOR_TEST, has_test_split, split_by_problem, untrainable_reason
 from components.review.database import StoreTarget, parse_target
 from components.review.store import ReviewStore
 from flows.config import GenerationConfig, PrecheckConfig, ReviewConfig, SourcesConfig, SplitConfig
@@ -119,7 +119,8 @@ def in_audit_sample(triplet_id: str, fraction: float, seed: int) -> bool:
 
 
 @task(name="review")
-def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[ArtifactRef, dict[str, int]]:
+def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig, splits: SplitConfig
+                ) -> tuple[ArtifactRef, dict[str, int]]:
     """Apply the review policy: queue items for humans, then keep what the policy lets train.
 
     Policy `auto`: a triplet whose pre-check verdict equals its construction
@@ -186,7 +187,7 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
         "newly_queued": added,
     }
     if review.policy == "human":
-        kept = _wait_and_collect_human_labels(queue_path, triplets, review, logger)
+        kept = _wait_and_collect_human_labels(queue_path, triplets, review, splits, logger)
         counts["waited_for"] = review.required_final
     else:
         with ReviewStore(queue_path) as queue:
@@ -211,18 +212,19 @@ def review_task(prechecked_ref: ArtifactRef, review: ReviewConfig) -> tuple[Arti
     return store.put_jsonl("reviewed", kept), counts
 
 
-def _final_ids(queue_path: StoreTarget, triplet_ids: set[str]) -> set[str]:
+def _final_verdicts(queue_path: StoreTarget, triplet_ids: set[str]) -> dict[str, str]:
     with ReviewStore(queue_path) as queue:
-        return queue.final_ids() & triplet_ids
+        return {tid: verdict for tid, verdict in queue.final_verdicts().items() if tid in triplet_ids}
 
 
-def _wait_and_collect_human_labels(queue_path: StoreTarget, triplets: list[Triplet], review: ReviewConfig, logger
-                                   ) -> list[Triplet]:
+def _wait_and_collect_human_labels(queue_path: StoreTarget, triplets: list[Triplet], review: ReviewConfig,
+                                   splits: SplitConfig, logger) -> list[Triplet]:
     """Pause the flow run until enough of this run's items are final; return them from the store's export.
 
-    Enough means `required_final` items, which also span enough problems of one
-    source for the splits to have a test split (MIN_PROBLEMS_FOR_TEST), so that
-    the run does not wait for reviewers and then fail in the splits stage.
+    Enough means `required_final` items that the later stages can use: with
+    their final verdicts they split into a non-empty test split and a training
+    split with both labels (components.proofs.splits.untrainable_reason), so the
+    run does not wait for reviewers and then fail in the splits or train stage.
     The pause is Prefect's `pause_flow_run`: the run shows as Paused in the UI
     and keeps its process. A daemon thread polls the review store every
     `poll_s` seconds and resumes the run through the Prefect API once that is reached.
@@ -253,12 +255,16 @@ def _wait_and_collect_human_labels(queue_path: StoreTarget, triplets: list[Tripl
             field="sources", hint="Add problems or raise sources.max_problems",
         )
 
-    def enough(final_ids: set[str]) -> bool:
-        return len(final_ids) >= required and has_test_split([by_id[i] for i in final_ids])
+    def unusable(final: dict[str, str]) -> str | None:
+        """Return why the final items cannot be trained on yet, or None when they can."""
+        if len(final) < required:
+            return f"{len(final)} of the {required} required items are final"
+        return untrainable_reason([(by_id[tid], verdict) for tid, verdict in final.items()],
+                                  val_fraction=splits.val_fraction, test_fraction=splits.test_fraction,
+                                  seed=splits.seed)
 
-    final_ids = _final_ids(queue_path, ids)
-    final = len(final_ids)
-    if not enough(final_ids):
+    final = _final_verdicts(queue_path, ids)
+    if unusable(final) is not None:
         context = FlowRunContext.get()
         if context is None or context.flow_run is None:
             raise RuntimeError("review policy 'human' waits by pausing the flow run, so it must run inside a flow")
@@ -268,7 +274,7 @@ def _wait_and_collect_human_labels(queue_path: StoreTarget, triplets: list[Tripl
         def watch() -> None:
             while not stop.wait(review.poll_s):
                 try:
-                    if enough(_final_ids(queue_path, ids)):
+                    if unusable(_final_verdicts(queue_path, ids)) is None:
                         with get_client(sync_client=True) as client:
                             client.resume_flow_run(flow_run_id)
                         return
@@ -278,28 +284,32 @@ def _wait_and_collect_human_labels(queue_path: StoreTarget, triplets: list[Tripl
         watcher = threading.Thread(target=contextvars.copy_context().run, args=(watch,),
                                    name="review-watcher", daemon=True)
         store_option = "" if queue_path == parse_target(project_home() / "review.db") else f" --store {queue_path}"
-        logger.info("waiting for %d of %d queued item(s) to be final, spanning at least %d problems of one "
-                    "source (%d final now); label them with `reprolab review%s serve`",
-                    required, len(ids), MIN_PROBLEMS_FOR_TEST, final, store_option)
+        logger.info("waiting for %d of %d queued item(s) to be final, with both verdicts and at least %d problems "
+                    "of one source among them (%d final now); label them with `reprolab review%s serve`",
+                    required, len(ids), MIN_PROBLEMS_FOR_TEST, len(final), store_option)
         watcher.start()
         try:
             pause_flow_run(timeout=review.wait_timeout_s, poll_interval=min(review.poll_s, 10.0))
         except FlowPauseTimeout:
-            final_ids = _final_ids(queue_path, ids)
-            problems = len({by_id[i].problem_id for i in final_ids})
+            final = _final_verdicts(queue_path, ids)
+            reason = unusable(final) if len(final) >= required else None
+            if reason is None:
+                message = (f"only {len(final)} of the {required} required review items were final after waiting "
+                           f"{review.wait_timeout_s:g} s")
+            else:
+                message = f"{len(final)} review items were final after waiting {review.wait_timeout_s:g} s, but {reason}"
             raise InputError(
-                f"only {len(final_ids)} of the {required} required review items were final after waiting "
-                f"{review.wait_timeout_s:g} s (they span {problems} problem(s); at least "
-                f"{MIN_PROBLEMS_FOR_TEST} of one source are needed)",
+                message,
                 field="review.wait_timeout_s",
                 hint=f"Label more items with `reprolab review{store_option} serve`, then run the flow again",
             ) from None
         finally:
             stop.set()
-        final = len(_final_ids(queue_path, ids))
-        if final < required:
-            logger.warning("flow run resumed by hand with %d of %d required items final; training on those",
-                           final, required)
+        final = _final_verdicts(queue_path, ids)
+        reason = unusable(final)
+        if reason is not None:
+            logger.warning("flow run resumed by hand although %s; training on the %d final item(s)",
+                           reason, len(final))
 
     with ReviewStore(queue_path) as queue, tempfile.TemporaryDirectory(prefix="review-export-") as folder:
         export = Path(folder) / "final.jsonl"

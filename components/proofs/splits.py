@@ -26,10 +26,10 @@ def has_test_split(triplets: Sequence[Triplet]) -> bool:
     return any(len(problems) >= MIN_PROBLEMS_FOR_TEST for problems in by_source.values())
 
 
-def split_by_problem(
+def assign_problems(
     triplets: Sequence[Triplet], *, val_fraction: float, test_fraction: float, seed: int
-) -> dict[str, list[Triplet]]:
-    """Assign whole problems to train, val and test.
+) -> dict[str, str]:
+    """Return the split ("train", "val" or "test") of each problem of the triplets.
 
     Problems are shuffled under `seed` within each source, then cut by the
     fractions, so every source is represented in each split when it has
@@ -52,6 +52,32 @@ def split_by_problem(
         n_val = round(val_fraction * len(problems)) if len(problems) - n_test >= 2 else 0
         for index, problem in enumerate(problems):
             assignment[problem] = "test" if index < n_test else "val" if index < n_test + n_val else "train"
+    return assignment
+
+
+def untrainable_reason(
+    labelled: Sequence[tuple[Triplet, str]], *, val_fraction: float, test_fraction: float, seed: int
+) -> str | None:
+    """Return why these triplets, with these labels, could not be split and trained on; None when they can.
+
+    The same rules as split_by_problem() and training: a test split needs
+    enough problems of one source, and the training split needs both labels.
+    """
+    triplets = [triplet for triplet, _ in labelled]
+    if not has_test_split(triplets):
+        return f"they span fewer than {MIN_PROBLEMS_FOR_TEST} problems of any one source, too few for a test split"
+    assignment = assign_problems(triplets, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
+    train_labels = {label for triplet, label in labelled if assignment[triplet.problem_id] == "train"}
+    if len(train_labels) < 2:
+        return "their training split would hold only one label, and training needs correct and incorrect proofs"
+    return None
+
+
+def split_by_problem(
+    triplets: Sequence[Triplet], *, val_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[Triplet]]:
+    """Assign whole problems to train, val and test (see assign_problems)."""
+    assignment = assign_problems(triplets, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed)
 
     splits: dict[str, list[Triplet]] = {name: [] for name in SPLIT_NAMES}
     for triplet in sorted(triplets, key=lambda t: t.triplet_id):

@@ -14,7 +14,7 @@ Both back ends give the store the same guarantees:
   statement: `BEGIN IMMEDIATE` in SQLite, a transaction-level advisory lock
   taken right after `BEGIN` in PostgreSQL. Writers therefore queue up instead
   of interleaving, and a writer waits at most the store's timeout for the lock;
-- a read transaction sees one consistent snapshot (SQLite: a deferred `BEGIN`
+- a read transaction reads one consistent snapshot (SQLite: a deferred `BEGIN`
   in WAL mode; PostgreSQL: `REPEATABLE READ READ ONLY`).
 
 The store writes its SQL once, with `?` placeholders and functions both
@@ -168,9 +168,14 @@ def _check_postgres_url(url: str, field: str | None) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a port that is not a number
-    except ValueError as exc:
-        raise InputError(f"{mask_password(url)!r} is not a valid URL ({exc})", field=field,
-                         hint="Write postgresql://user@host:port/database") from None
+    except ValueError:
+        # Neither the URL nor the parser's message is shown: without an `@`, a
+        # password reads as a port or host, and both would print it.
+        raise InputError(
+            "the store URL is not a valid postgresql:// URL: its host or port cannot be read",
+            field=field,
+            hint="Write postgresql://user@host:port/database, with the port as a number",
+        ) from None
     return url
 
 
@@ -421,11 +426,12 @@ class PostgresDatabase:
             self._run("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK_KEY,))
 
     def _reconnect(self) -> None:
-        logger.warning("reconnecting to the review store %s", self.target.display())
+        # A failure raises StoreUnavailable, which the caller reports; success is logged here.
         try:
             self._conn.close()
         finally:
             self._conn = self._connect()
+        logger.info("reconnected to the review store %s", self.target.display())
 
     def commit(self) -> None:
         self._run("COMMIT")
@@ -439,9 +445,8 @@ class PostgresDatabase:
             self._conn.execute("ROLLBACK")
 
     def table_names(self) -> set[str]:
-        rows = self._conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        ).fetchall()
+        # pg_tables lists every table; information_schema hides those the user has no privilege on.
+        rows = self._run("SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema()").fetchall()
         return {row[0] for row in rows}
 
     def close(self) -> None:

@@ -228,8 +228,9 @@ class ReviewStore:
                     "the database user may not create or change the review tables "
                     f"({str(exc).strip().splitlines()[0]})",
                     path=self.location,
-                    hint="Grant it CREATE on the schema (GRANT CREATE ON SCHEMA public TO <user>), or let the "
-                    "database owner run `reprolab review migrate` once",
+                    hint="Connect as the user who created the store (usually the database owner), or grant this "
+                    "user CREATE on the schema (GRANT CREATE ON SCHEMA public TO <user>) and SELECT, INSERT, "
+                    "UPDATE and DELETE on the review tables",
                 ) from None
             raise
         except BaseException:
@@ -692,6 +693,12 @@ class ReviewStore:
                 "SELECT * FROM labels WHERE triplet_id = ? ORDER BY label_id", (triplet_id,)
             ).fetchall()
         return [_event_from_row(row) for row in rows]
+
+    def final_verdicts(self) -> dict[str, str]:
+        """Return the final verdict ("correct" or "incorrect") of each final item, keyed by triplet id."""
+        with self._transaction(write=False) as conn:
+            rows = conn.execute("SELECT triplet_id, final_verdict FROM items WHERE status = 'final'").fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def final_ids(self) -> set[str]:
         """Return the ids of the final items."""

@@ -134,7 +134,12 @@ def test_service_answers_503_while_database_down(tmp_path, monkeypatch):
             server.stop()
         log = (tmp_path / "server.log").read_text()
         assert "Traceback" not in log
-        assert "review store is unavailable" in log or "cannot reconnect" in log
+        # One line per failed request: the API call and the page.
+        errors = [line for line in log.splitlines() if line.startswith("ERROR")]
+        assert [line.split(" failed: ")[0] for line in errors] == [
+            "ERROR components.review.web.app: GET /api/next",
+            "ERROR components.review.web.app: GET /queue",
+        ], log
 
 
 def test_bad_label_bodies_rejected_without_echo(pg_store: str, tmp_path):
@@ -150,6 +155,9 @@ def test_bad_label_bodies_rejected_without_echo(pg_store: str, tmp_path):
             assert huge.status_code == 422
             assert huge.json()["details"][0]["field"] == "body.comment"
             assert "yyyy" not in huge.text
+            bad_id = ana.post("/api/items/item-0/labels", json={"verdict": "correct", "request_id": "req\u0000-0001"})
+            assert bad_id.status_code == 422
+            assert bad_id.json()["details"][0]["field"] == "body.request_id"
     finally:
         server.stop()
     assert "Traceback" not in (tmp_path / "server.log").read_text()

@@ -54,8 +54,8 @@ def test_parse_target_keeps_path_objects_and_targets():
     ("value", "pattern"),
     [
         ("mysql://user@host/db", r"field 'store': review store URL scheme 'mysql' is not supported"),
-        ("postgresql://user@host:port/db", r"is not a valid URL \(Port could not be cast"),
-        ("postgresql://user@[::1:5432/db", r"is not a valid URL \(Invalid IPv6 URL\)"),
+        ("postgresql://user@host:port/db", r"not a valid postgresql:// URL: its host or port cannot be read"),
+        ("postgresql://user@[::1:5432/db", r"not a valid postgresql:// URL"),
         ("sqlite://relative.db", r"not an SQLite URL"),
         ("   ", r"the review store is empty"),
     ],
@@ -63,6 +63,14 @@ def test_parse_target_keeps_path_objects_and_targets():
 def test_parse_target_rejects(value: str, pattern: str):
     with pytest.raises(InputError, match=pattern):
         parse_target(value)
+
+
+@pytest.mark.parametrize("url", ["postgresql://rev:Pw1#Xk2", "postgresql://rev:Pw1/Xk2", "postgresql://rev:Pw1"])
+def test_password_without_host_not_shown(url: str):
+    """Without an `@`, a password reads as a port; the error must not print it."""
+    with pytest.raises(InputError, match="not a valid postgresql:// URL") as caught:
+        parse_target(url)
+    assert "Pw1" not in str(caught.value)
 
 
 @pytest.mark.parametrize("password", ["Sec/ret9", "Sec#ret9", "Sec?ret9", "Sec@ret9", "Sec ret9"])
@@ -231,6 +239,11 @@ def test_user_without_create_right_input_error(postgres_cluster, postgres_url: s
             ReviewStore(limited)
         assert "GRANT CREATE ON SCHEMA public" in str(caught.value)
         assert "app-secret" not in str(caught.value)
+        # Once the owner has created the store, the user still may not read it, and says so.
+        with ReviewStore(postgres_url):
+            pass
+        with pytest.raises(InputError, match=r"may not create or change the review tables"):
+            ReviewStore(limited)
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute("DROP ROLE reviewer_app")

@@ -94,7 +94,8 @@ class LabelIn(BaseModel):
     error_type: str | None = None
     comment: str = Field("", max_length=MAX_COMMENT_CHARS)
     seconds_spent: float | None = Field(None, ge=0, le=1e7)
-    request_id: str | None = Field(None, min_length=8, max_length=100)
+    # Printable ASCII without spaces, as a UUID or any client-made id is.
+    request_id: str | None = Field(None, min_length=8, max_length=100, pattern=r"^[\x21-\x7e]+$")
 
 
 class DraftIn(BaseModel):
