@@ -62,7 +62,7 @@ def test_input_fingerprints_missing_file(tmp_path):
 
 def test_review_task_queues_disagreements_and_takes_final_labels(home):
     from components.review.store import ReviewStore
-    from flows.config import ReviewConfig
+    from flows.config import ReviewConfig, SplitConfig
     from tasks.proofs import review_task
 
     triplets = [
@@ -72,7 +72,7 @@ def test_review_task_queues_disagreements_and_takes_final_labels(home):
     ]
     ref = ArtifactStore(home).put_jsonl("prechecked", triplets)
     with disable_run_logger():
-        kept, counts = review_task.fn(ref, ReviewConfig(audit_fraction=0.0))
+        kept, counts = review_task.fn(ref, ReviewConfig(audit_fraction=0.0), SplitConfig())
     assert counts["confirmed_by_precheck"] == 1
     assert counts["disputed"] == 2
     assert counts["audit_sample"] == 0
@@ -84,7 +84,7 @@ def test_review_task_queues_disagreements_and_takes_final_labels(home):
         store.add_reviewer("lead", 2)
         store.submit("p1-1", "lead", "correct")
     with disable_run_logger():
-        kept, counts = review_task.fn(ref, ReviewConfig(audit_fraction=0.0))
+        kept, counts = review_task.fn(ref, ReviewConfig(audit_fraction=0.0), SplitConfig())
     assert counts["final_by_review"] == 1
     assert counts["overruled_by_review"] == 1
     decided = {t.triplet_id: t for t in ArtifactStore(home).read_jsonl(kept, Triplet)}
