@@ -226,8 +226,8 @@ def test_server_outage_unavailable_then_recovers():
             assert set(store.stats()["labels_per_reviewer"]) == {"alice", "bob"}
 
 
-def test_user_without_create_right_input_error(postgres_cluster, postgres_url: str):
-    """PostgreSQL 15 lets only the owner create tables in `public`, and the error names the grant to add."""
+def test_user_rights_error_then_grant(postgres_cluster, postgres_url: str):
+    """PostgreSQL 15 lets only the owner create tables in `public`; the error names the rights, which suffice."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as admin:
@@ -244,6 +244,15 @@ def test_user_without_create_right_input_error(postgres_cluster, postgres_url: s
             pass
         with pytest.raises(InputError, match=r"may not create or change the review tables"):
             ReviewStore(limited)
+        # The rights the message names are enough to review on the owner's store.
+        with ReviewStore(postgres_url) as owner:
+            owner.add_reviewer("alice")
+            owner.enqueue([make_triplet("a")], reason="sample")
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO reviewer_app")
+        with ReviewStore(limited) as store:
+            assert store.submit("a", "alice", "correct") == "final"
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute("DROP OWNED BY reviewer_app")
             admin.execute("DROP ROLE reviewer_app")
