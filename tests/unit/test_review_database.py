@@ -239,7 +239,7 @@ def test_user_rights_error_then_grant(postgres_cluster, postgres_url: str):
             ReviewStore(limited)
         assert "GRANT CREATE ON SCHEMA public" in str(caught.value)
         assert "app-secret" not in str(caught.value)
-        # Once the owner has created the store, the user still may not read it, and says so.
+        # Once the owner has created the store, the user still may not read it, and gets the same error.
         with ReviewStore(postgres_url):
             pass
         with pytest.raises(InputError, match=r"may not create or change the review tables"):
