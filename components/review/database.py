@@ -1,4 +1,4 @@
-"""Where a review store lives and how the store talks to it: an SQLite file or a PostgreSQL database.
+"""Review store locations (an SQLite file or a PostgreSQL database) and the connection the store uses for each.
 
 A store is named by a path (SQLite, the default) or by a URL:
 
@@ -377,7 +377,7 @@ class PostgresDatabase:
             # Writers wait for each other's advisory lock at most `timeout` seconds.
             conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self._timeout * 1000)}ms",))
         except psycopg.Error as exc:
-            reason = self._redact(_first_line(exc))
+            reason = self._redact(first_line(exc))
             if not first:
                 raise StoreUnavailable(f"cannot reconnect to the review store {self.target.display()} ({reason})"
                                        ) from None
@@ -402,7 +402,7 @@ class PostgresDatabase:
         except psycopg.OperationalError as exc:
             # A lost connection, a server shutting down, or the write lock not granted in time.
             raise StoreUnavailable(
-                f"review store {self.target.display()} is unavailable ({self._redact(_first_line(exc))})"
+                f"review store {self.target.display()} is unavailable ({self._redact(first_line(exc))})"
             ) from exc
 
     def execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
@@ -453,6 +453,7 @@ class PostgresDatabase:
         self._conn.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """Return the first line of an exception's message, or its type name when the message is empty."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

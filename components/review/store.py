@@ -39,7 +39,14 @@ from typing import Any
 from components.errors import InputError
 from components.io import write_jsonl_atomic
 from components.proofs.schema import ErrorType, ReviewEvent, Triplet
-from components.review.database import Database, StoreTarget, open_database, parse_target, permission_denied
+from components.review.database import (
+    Database,
+    StoreTarget,
+    first_line,
+    open_database,
+    parse_target,
+    permission_denied,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +233,7 @@ class ReviewStore:
             if permission_denied(exc):
                 raise InputError(
                     "the database user may not create or change the review tables "
-                    f"({str(exc).strip().splitlines()[0]})",
+                    f"({first_line(exc)})",
                     path=self.location,
                     hint="Connect as the user who created the store (usually the database owner), or grant this "
                     "user CREATE on the schema (GRANT CREATE ON SCHEMA public TO <user>) and SELECT, INSERT, "

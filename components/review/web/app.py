@@ -366,8 +366,6 @@ def create_app(store_path: str | Path | StoreTarget, *, secure_cookies: bool = F
         """Check the item is open to the reviewer, then record the label; map refusals to HTTP errors."""
         if request_id is None:
             open_or_raise(reviewer, triplet_id)
-        if len(comment) > MAX_COMMENT_CHARS:
-            raise InputError(f"comment is longer than {MAX_COMMENT_CHARS} characters", field="comment")
         spent = service().seconds_for(reviewer, triplet_id, seconds)
         try:
             result = service().submit_label(triplet_id, reviewer.reviewer_id, verdict, steps, error_type,
